@@ -1,0 +1,7 @@
+/**
+ * The fabric: one-sided read, write, cas64 and faa64 on region offsets, with RT and byte counters.
+ * Embedded mode uses LocalFabric (direct SharedArrayBuffer access); the native libfabric and the
+ * simulated fabric implement the same interface.
+ */
+export { newFabricCounters, type Fabric, type FabricCounters } from './fabric.js';
+export { LocalFabric } from './local-fabric.js';

@@ -1,0 +1,3 @@
+/** Time for every component: the Clock interface and the real implementation. */
+export type { Clock, TimerHandle } from './clock.js';
+export { SystemClock, systemClock } from './system-clock.js';
