@@ -18,4 +18,7 @@ export const blockBytesMin = 2 * 1024 * 1024;
 export const blockBytesLimit = 1024 * 1024 * 1024;
 
 assert(entryBytesMax % 8 === 0, 'the largest entry must be 8-byte aligned');
-assert(blockBytesMin - blockHeaderBytes >= entryBytesMax, 'a minimum block must hold the largest entry');
+assert(
+  blockBytesMin - blockHeaderBytes >= entryBytesMax,
+  'a minimum block must hold the largest entry',
+);

@@ -1,0 +1,119 @@
+import { DinomoError, fromWireError, type ErrorCode } from '../errors/index.js';
+import { BatchWriter, WireStatus, readResponses, type WireOpCode } from '../kn/index.js';
+import type { Clock, TimerHandle } from '../time/index.js';
+
+/** The result of one request, before the public client shapes it. */
+export interface RawResult {
+  status: number;
+  value: Uint8Array | null;
+}
+
+interface Pending {
+  resolve: (result: RawResult) => void;
+  reject: (err: DinomoError) => void;
+  deadlineUs: number;
+}
+
+export interface KnChannelOptions {
+  rank: number;
+  requestTimeoutMs: number;
+  inflightMax: number;
+}
+
+/**
+ * The client side of one KN thread's data path. Requests issued during one tick are packed into one
+ * batch and posted together (DESIGN.md section 9: never one message per operation). In-flight
+ * requests are bounded (OVERLOADED beyond), and each has a deadline, checked by one sweep timer
+ * rather than a timer per request.
+ */
+export class KnChannel {
+  private readonly post: (batch: Uint8Array) => void;
+  private readonly clock: Clock;
+  private readonly options: KnChannelOptions;
+  private readonly writer = new BatchWriter();
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private flushTimer: TimerHandle | null = null;
+  private sweepTimer: TimerHandle | null = null;
+  private closedWith: DinomoError | null = null;
+
+  constructor(post: (batch: Uint8Array) => void, clock: Clock, options: KnChannelOptions) {
+    this.post = post;
+    this.clock = clock;
+    this.options = options;
+  }
+
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  submit(op: WireOpCode, key: Uint8Array, value: Uint8Array | null): Promise<RawResult> {
+    if (this.closedWith !== null) return Promise.reject(this.closedWith);
+    if (this.pending.size >= this.options.inflightMax) {
+      return Promise.reject(
+        new DinomoError(
+          'OVERLOADED',
+          `${this.pending.size} requests in flight to KN thread ${this.options.rank}`,
+        ),
+      );
+    }
+    const id = this.nextId;
+    this.nextId = this.nextId === 0xffff_ffff ? 1 : this.nextId + 1;
+    this.writer.addRequest(op, id, key, value);
+    if (this.flushTimer === null) this.flushTimer = this.clock.setTimer(0, () => this.flush());
+    if (this.sweepTimer === null) this.scheduleSweep();
+    return new Promise<RawResult>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve,
+        reject,
+        deadlineUs: this.clock.nowUs() + this.options.requestTimeoutMs * 1000,
+      });
+    });
+  }
+
+  /** Handles one response batch from the KN thread. */
+  onResponses(batch: Uint8Array): void {
+    readResponses(batch, (id, status, payload, code, message) => {
+      const p = this.pending.get(id);
+      if (p === undefined) return; // Timed out earlier; the late answer is dropped.
+      this.pending.delete(id);
+      if (status === WireStatus.error && code !== null) p.reject(fromWireError({ code, message }));
+      else p.resolve({ status, value: status === WireStatus.ok ? payload : null });
+    });
+  }
+
+  /** Fails every pending and future request with `code` (worker death, cluster stop). */
+  close(code: ErrorCode, message: string): void {
+    this.closedWith = new DinomoError(code, message);
+    this.flushTimer?.cancel();
+    this.sweepTimer?.cancel();
+    for (const p of this.pending.values()) p.reject(this.closedWith);
+    this.pending.clear();
+  }
+
+  private flush(): void {
+    this.flushTimer = null;
+    if (this.writer.count > 0) this.post(this.writer.take());
+  }
+
+  private scheduleSweep(): void {
+    this.sweepTimer = this.clock.setTimer(
+      Math.min(this.options.requestTimeoutMs * 250, 100_000),
+      () => {
+        this.sweepTimer = null;
+        const now = this.clock.nowUs();
+        for (const [id, p] of this.pending) {
+          if (p.deadlineUs > now) continue;
+          this.pending.delete(id);
+          p.reject(
+            new DinomoError(
+              'TIMEOUT',
+              `no answer from KN thread ${this.options.rank} in ${this.options.requestTimeoutMs} ms`,
+            ),
+          );
+        }
+        if (this.pending.size > 0 && this.closedWith === null) this.scheduleSweep();
+      },
+    );
+  }
+}

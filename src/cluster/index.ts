@@ -1,0 +1,3 @@
+/** Assembly of an embedded cluster: region, DPM manager, KN threads, clients, stats. */
+export { Cluster } from './embedded-cluster.js';
+export type { ClusterStats, ThreadStats } from './cluster-stats.js';

@@ -1,0 +1,9 @@
+/** Options, defaults and hard limits. */
+export * from './limits.js';
+export {
+  fillOptions,
+  defaultOptions,
+  rankCountMax,
+  type ClusterOptions,
+  type FilledOptions,
+} from './options.js';

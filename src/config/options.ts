@@ -1,0 +1,107 @@
+import { DinomoError } from '../errors/index.js';
+import { blockBytesLimit, blockBytesMin } from './limits.js';
+
+const MiB = 1024 * 1024;
+
+/** Options of `Cluster.start`. Every field is optional; `fillOptions` supplies the defaults. */
+export interface ClusterOptions {
+  /** KN count (embedded: groups of worker threads). Default 1. */
+  kns?: number;
+  /** KN threads per KN. Default 2. */
+  threadsPerKn?: number;
+  /** Size of the DPM region in bytes. Default 256 MiB. */
+  regionBytes?: number;
+  /** DAC budget per KN thread in bytes (exact). Default 8 MiB. */
+  cacheBytesPerThread?: number;
+  /** Log block size in bytes: a power of two, at least 2 MiB. Default 8 MiB. */
+  blockBytes?: number;
+  /** Group commit window in microseconds. Default 200. */
+  groupCommitUs?: number;
+  /** A batch is committed early once it holds this many bytes. Default 1 MiB. */
+  groupCommitBytes?: number;
+  /** Sealed blocks a KN thread keeps a local copy of until the DPM merged them (back-pressure). Default 1. */
+  recentBlocks?: number;
+  /** DPM merge worker threads. Default 1. */
+  mergeThreads?: number;
+  /** A request without an answer after this long fails with TIMEOUT. Default 10000. */
+  requestTimeoutMs?: number;
+  /** Requests in flight per KN thread before new ones fail with OVERLOADED. Default 65536. */
+  inflightMaxPerThread?: number;
+  /** File-backed region directory (needs the native addon; not available yet). */
+  dataDir?: string;
+  /** Engine mode: 'dinomo' (default); the baselines 'clover' and 'dinomo-n' are not available yet. */
+  mode?: 'dinomo' | 'clover' | 'dinomo-n';
+}
+
+export type FilledOptions = Required<Omit<ClusterOptions, 'dataDir'>>;
+
+export const defaultOptions: FilledOptions = {
+  kns: 1,
+  threadsPerKn: 2,
+  regionBytes: 256 * MiB,
+  cacheBytesPerThread: 8 * MiB,
+  blockBytes: 8 * MiB,
+  groupCommitUs: 200,
+  groupCommitBytes: 1 * MiB,
+  recentBlocks: 1,
+  mergeThreads: 1,
+  requestTimeoutMs: 10_000,
+  inflightMaxPerThread: 65_536,
+  mode: 'dinomo',
+};
+
+/** The largest KN thread count a region's chain table is formatted for. */
+export const rankCountMax = 1024;
+
+function integerIn(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new DinomoError(
+      'INVALID_OPTION',
+      `options.${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Validates user options and fills defaults. Bad input throws INVALID_OPTION and starts nothing. */
+export function fillOptions(options: ClusterOptions = {}): FilledOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new DinomoError('INVALID_OPTION', 'options must be an object');
+  }
+  const known = new Set([...Object.keys(defaultOptions), 'dataDir']);
+  for (const name of Object.keys(options)) {
+    if (!known.has(name)) throw new DinomoError('INVALID_OPTION', `unknown option "${name}"`);
+  }
+  if (options.dataDir !== undefined) {
+    throw new DinomoError(
+      'NOT_SUPPORTED',
+      'options.dataDir needs the native addon, which is not built yet',
+    );
+  }
+  const o = { ...defaultOptions, ...options } as FilledOptions;
+  if (o.mode !== 'dinomo') {
+    throw new DinomoError(
+      'NOT_SUPPORTED',
+      `mode "${String(o.mode)}" is not available yet; use 'dinomo'`,
+    );
+  }
+  integerIn('kns', o.kns, 1, 64);
+  integerIn('threadsPerKn', o.threadsPerKn, 1, 64);
+  integerIn('kns * threadsPerKn', o.kns * o.threadsPerKn, 1, rankCountMax);
+  integerIn('blockBytes', o.blockBytes, blockBytesMin, blockBytesLimit);
+  if ((o.blockBytes & (o.blockBytes - 1)) !== 0) {
+    throw new DinomoError(
+      'INVALID_OPTION',
+      `options.blockBytes must be a power of two, got ${o.blockBytes}`,
+    );
+  }
+  integerIn('regionBytes', o.regionBytes, 16 * MiB, 2 ** 40);
+  integerIn('cacheBytesPerThread', o.cacheBytesPerThread, 0, 2 ** 34);
+  integerIn('groupCommitUs', o.groupCommitUs, 0, 1_000_000);
+  integerIn('groupCommitBytes', o.groupCommitBytes, 4096, o.blockBytes);
+  integerIn('recentBlocks', o.recentBlocks, 1, 64);
+  integerIn('mergeThreads', o.mergeThreads, 1, 16);
+  integerIn('requestTimeoutMs', o.requestTimeoutMs, 1, 3_600_000);
+  integerIn('inflightMaxPerThread', o.inflightMaxPerThread, 1, 10_000_000);
+  return o;
+}

@@ -1,0 +1,10 @@
+/**
+ * What a KN thread asks of the DPM manager (two-sided control requests, not one-sided data access):
+ * a new log block linked at the tail of its chain, and a wait until the merge passed an LSN.
+ */
+export interface DpmControl {
+  /** Allocates a block and links it as the chain's new tail; resolves to its region offset. */
+  allocBlock(rank: number): Promise<number>;
+  /** Resolves once every entry of the chain with lsn < `lsn` is in the index; to the merged LSN. */
+  waitMerged(rank: number, lsn: number): Promise<number>;
+}

@@ -1,0 +1,399 @@
+import { Entry, EntryOp, entryBytes, entryIsValid, entryKeyEquals } from '../dpm/log-entry.js';
+import { isDinomoError, toWireError, type ErrorCode } from '../errors/index.js';
+import type { Fabric } from '../fabric/index.js';
+import { slotOfKey } from '../routing/index.js';
+import type { Clock, TimerHandle } from '../time/index.js';
+import { assert } from '../util/assert.js';
+import { hashKey } from '../util/hash.js';
+import { DacHit, type Dac, type DacShortcut } from './dac.js';
+import type { DpmControl } from './dpm-control.js';
+import { LogWriter } from './log-writer.js';
+import { RecentWrites, entryKey, isTombstone, recordedValue } from './recent-writes.js';
+import { ThreadStat, bump } from './thread-stats.js';
+import { BatchWriter, RequestReader, WireOp, WireStatus } from './wire.js';
+
+/** What the KN thread needs from the DPM index: a one-sided lookup of a key's newest entry. */
+export interface IndexLookup {
+  /** Finds the key's indexed entry (2 RT in the common case); false when absent. */
+  lookup(key: Uint8Array, hash: number): boolean;
+  /** After a successful lookup: the entry's region offset, padded size, block generation, value. */
+  readonly entryOffset: number;
+  readonly entryBytes: number;
+  readonly generation: number;
+  readonly value: Uint8Array;
+}
+
+export interface KnThreadOptions {
+  rank: number;
+  epoch: number;
+  blockBytes: number;
+  recentBlocks: number;
+  groupCommitUs: number;
+  groupCommitBytes: number;
+  /** Requests queued in this thread before new ones are refused with OVERLOADED. */
+  inflightMax: number;
+}
+
+export interface KnThreadDeps {
+  fabric: Fabric;
+  dpm: DpmControl;
+  clock: Clock;
+  dac: Dac;
+  index: IndexLookup;
+  /** This thread's counters (thread-stats.ts layout). */
+  stats: Float64Array;
+  /** Slot ownership of this thread in the current epoch: 1 = owned. */
+  ownedSlots: Uint8Array;
+  /** Delivers a response batch to the client side. */
+  send: (responses: Uint8Array) => void;
+  ringDoorbell: () => void;
+}
+
+/** Where `locate` found a key's newest committed value. */
+const Found = { none: 0, value: 1 } as const;
+
+interface PendingWrite {
+  requestId: number;
+  op: number;
+  hash: number;
+  at: number;
+}
+
+/**
+ * One KN thread's request handling (DESIGN.md section 5). Single-threaded: the worker delivers
+ * request batches, this class answers reads at once and acknowledges writes after group commit.
+ *
+ * Read order: DAC value (0 RT), this thread's own unmerged write (0 RT, newest version), DAC
+ * shortcut (1 RT, validated), index lookup (2 RT). Writes are staged, committed as one batch
+ * (entries, then commit word), and only then applied to the DAC and acknowledged.
+ */
+export class KnThread {
+  private readonly deps: KnThreadDeps;
+  private readonly options: KnThreadOptions;
+  private readonly log: LogWriter;
+  private readonly recent = new RecentWrites();
+  private readonly reader = new RequestReader();
+  private readonly out = new BatchWriter();
+  private readonly queue: Uint8Array[] = [];
+  private queuedRequests = 0;
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+  private pending: PendingWrite[] = [];
+  private readonly sparePending: PendingWrite[] = [];
+  private commitTimer: TimerHandle | null = null;
+  private seq = 0;
+  private scratch = new Uint8Array(4096);
+  private scratchView = new DataView(this.scratch.buffer);
+  private foundValue: Uint8Array = new Uint8Array(0);
+  private readonly shortcut: DacShortcut = { entryOffset: 0, entryBytes: 0, generation: 0 };
+
+  constructor(deps: KnThreadDeps, options: KnThreadOptions) {
+    this.deps = deps;
+    this.options = options;
+    this.log = new LogWriter(deps.fabric, deps.dpm, {
+      rank: options.rank,
+      blockBytes: options.blockBytes,
+      recentBlocks: options.recentBlocks,
+      ringDoorbell: deps.ringDoorbell,
+      onMirrorRetired: (lsnEnd) => this.recent.dropBelow(lsnEnd),
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.log.start();
+  }
+
+  /** Accepts one request batch (wire.ts format). Never throws: errors become error responses. */
+  enqueue(batch: Uint8Array): void {
+    const count =
+      batch.length >= 4 ? new DataView(batch.buffer, batch.byteOffset).getUint32(0, true) : 0;
+    if (this.queuedRequests + count > this.options.inflightMax) {
+      this.refuse(
+        batch,
+        'OVERLOADED',
+        `KN thread ${this.options.rank} has ${this.queuedRequests} requests queued`,
+      );
+      return;
+    }
+    this.queuedRequests += count;
+    this.queue.push(batch);
+    if (!this.draining) void this.drain();
+  }
+
+  /** Resolves when every queued request was handled and every staged write committed. */
+  async quiesce(): Promise<void> {
+    if (this.draining) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.commitNow();
+    this.flush();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      for (let batch = this.queue.shift(); batch !== undefined; batch = this.queue.shift()) {
+        await this.process(batch);
+        this.flush();
+      }
+    } finally {
+      this.draining = false;
+      this.publishStats();
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  }
+
+  private async process(batch: Uint8Array): Promise<void> {
+    const r = this.reader;
+    r.reset(batch);
+    while (r.next()) {
+      this.queuedRequests--;
+      try {
+        if (!this.owns(r.key)) {
+          this.out.addError(
+            r.requestId,
+            'MOVED',
+            `slot ${slotOfKey(r.key)} is not owned by KN thread ${this.options.rank}`,
+          );
+        } else if (r.op === WireOp.get) {
+          this.get(r.requestId, r.key);
+        } else if (r.op === WireOp.put) {
+          await this.write(r.requestId, EntryOp.put, r.key, r.value);
+        } else {
+          assert(r.op === WireOp.delete, 'known request op');
+          await this.remove(r.requestId, r.key);
+        }
+      } catch (err) {
+        this.fail(r.requestId, err);
+      }
+    }
+  }
+
+  private owns(key: Uint8Array): boolean {
+    return this.deps.ownedSlots[slotOfKey(key)] === 1;
+  }
+
+  private get(requestId: number, key: Uint8Array): void {
+    bump(this.deps.stats, ThreadStat.gets);
+    if (this.locate(key, hashKey(key)) === Found.value) {
+      this.out.addResponse(requestId, WireStatus.ok, this.foundValue);
+    } else {
+      this.out.addResponse(requestId, WireStatus.notFound, null);
+    }
+  }
+
+  /**
+   * Finds the newest committed value of `key` (into `foundValue`), counting how it was served.
+   * Every source it consults holds only committed data, so a read never sees an unacknowledged write.
+   */
+  private locate(key: Uint8Array, hash: number): number {
+    const { dac, stats } = this.deps;
+    const hit = dac.lookup(key, hash);
+    if (hit === DacHit.value) {
+      bump(stats, ThreadStat.valueHits);
+      this.foundValue = dac.valueView;
+      return Found.value;
+    }
+    const own = this.recent.find(hash, key);
+    if (own !== null) {
+      bump(stats, ThreadStat.logHits);
+      if (isTombstone(own)) return Found.none;
+      this.foundValue = recordedValue(own);
+      return Found.value;
+    }
+    if (hit === DacHit.shortcut && this.readShortcut(key, hash)) {
+      bump(stats, ThreadStat.shortcutHits);
+      return Found.value;
+    }
+    return this.lookupIndex(key, hash);
+  }
+
+  /** One RT: reads the entry a shortcut points to and validates key, checksum and generation. */
+  private readShortcut(key: Uint8Array, hash: number): boolean {
+    const { dac, fabric } = this.deps;
+    const s = dac.shortcut;
+    const bytes = s.entryBytes;
+    if (bytes > this.scratch.length) this.growScratch(bytes);
+    let valid = s.entryOffset + bytes <= fabric.regionBytes;
+    if (valid) {
+      fabric.read(s.entryOffset, bytes, this.scratch);
+      const v = this.scratchView;
+      valid =
+        entryIsValid(this.scratch, v, 0, bytes) &&
+        entryKeyEquals(this.scratch, v, 0, key) &&
+        v.getUint32(Entry.generation, true) === s.generation &&
+        v.getUint8(Entry.op) === EntryOp.put;
+    }
+    if (!valid) {
+      // The shortcut is stale (its block was reused): drop it and fall back to the index.
+      bump(this.deps.stats, ThreadStat.shortcutStale);
+      dac.remove(key, hash);
+      return false;
+    }
+    const valueStart = Entry.key + key.length;
+    this.foundValue = this.scratch.subarray(
+      valueStart,
+      valueStart + this.scratchView.getUint32(Entry.valueLen, true),
+    );
+    dac.afterShortcutRead(key, hash, this.foundValue);
+    return true;
+  }
+
+  private lookupIndex(key: Uint8Array, hash: number): number {
+    const { dac, fabric, index, stats } = this.deps;
+    const rtsBefore = fabric.counters.rts;
+    const found = index.lookup(key, hash);
+    const rts = fabric.counters.rts - rtsBefore;
+    bump(stats, ThreadStat.misses);
+    bump(stats, ThreadStat.missRts, rts);
+    dac.recordMissCost(rts);
+    if (!found) {
+      bump(stats, ThreadStat.notFound);
+      return Found.none;
+    }
+    this.foundValue = index.value;
+    this.shortcut.entryOffset = index.entryOffset;
+    this.shortcut.entryBytes = index.entryBytes;
+    this.shortcut.generation = index.generation;
+    dac.insert(key, hash, index.value, this.shortcut);
+    return Found.value;
+  }
+
+  private async remove(requestId: number, key: Uint8Array): Promise<void> {
+    bump(this.deps.stats, ThreadStat.deletes);
+    // A delete of an absent key changes nothing, so it is answered at once without a tombstone.
+    if (this.locate(key, hashKey(key)) !== Found.value) {
+      this.out.addResponse(requestId, WireStatus.notFound, null);
+      return;
+    }
+    await this.write(requestId, EntryOp.delete, key, null);
+  }
+
+  private async write(
+    requestId: number,
+    op: number,
+    key: Uint8Array,
+    value: Uint8Array | null,
+  ): Promise<void> {
+    if (op === EntryOp.put) bump(this.deps.stats, ThreadStat.puts);
+    const size = entryBytes(key.length, value === null ? 0 : value.length);
+    if (!this.log.fits(size)) {
+      this.commitNow();
+      this.flush();
+      bump(this.deps.stats, ThreadStat.blocksSwitched);
+      if (this.log.mustWaitForMerge) bump(this.deps.stats, ThreadStat.backpressureWaits);
+      await this.log.switchBlock();
+    }
+    assert(this.log.fits(size), 'an entry always fits an empty block');
+    const at = this.log.append(
+      op === EntryOp.put ? EntryOp.put : EntryOp.delete,
+      key,
+      value,
+      this.options.epoch,
+      ++this.seq,
+    );
+    const p = this.sparePending.pop() ?? { requestId: 0, op: 0, hash: 0, at: 0 };
+    p.requestId = requestId;
+    p.op = op;
+    p.hash = hashKey(key);
+    p.at = at;
+    this.pending.push(p);
+    if (this.log.stagedBytes >= this.options.groupCommitBytes) this.commitNow();
+    else if (this.commitTimer === null) {
+      this.commitTimer = this.deps.clock.setTimer(this.options.groupCommitUs, () => {
+        this.commitTimer = null;
+        this.commitNow();
+        this.flush();
+      });
+    }
+  }
+
+  /** Group commit: writes the batch and its commit word, then updates the DAC and acknowledges. */
+  private commitNow(): void {
+    if (this.commitTimer !== null) {
+      this.commitTimer.cancel();
+      this.commitTimer = null;
+    }
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      this.log.commit();
+    } catch (err) {
+      this.log.discardStaged();
+      for (const p of batch) this.fail(p.requestId, err);
+      this.recycle(batch);
+      return;
+    }
+    this.applyCommitted(batch);
+    this.recycle(batch);
+  }
+
+  private applyCommitted(batch: PendingWrite[]): void {
+    const { dac, stats } = this.deps;
+    const mirror = this.log.mirrorBytes;
+    const blockOffset = this.log.currentBlockOffset;
+    bump(stats, ThreadStat.commits);
+    bump(stats, ThreadStat.committedEntries, batch.length);
+    for (const p of batch) {
+      const key = entryKey(mirror, p.at);
+      this.recent.record(p.hash, key, this.log.lsnAt(p.at), mirror, p.at);
+      if (p.op === EntryOp.delete) {
+        dac.remove(key, p.hash);
+      } else {
+        const node = this.recent.find(p.hash, key);
+        assert(node !== null, 'the write was just recorded');
+        const value = recordedValue(node);
+        this.shortcut.entryOffset = blockOffset + p.at;
+        this.shortcut.entryBytes = entryBytes(key.length, value.length);
+        this.shortcut.generation = this.log.blockGeneration;
+        dac.insert(key, p.hash, value, this.shortcut);
+      }
+      this.out.addResponse(p.requestId, WireStatus.ok, null);
+    }
+  }
+
+  private recycle(batch: PendingWrite[]): void {
+    for (const p of batch) if (this.sparePending.length < 4096) this.sparePending.push(p);
+  }
+
+  private fail(requestId: number, err: unknown): void {
+    bump(this.deps.stats, ThreadStat.errors);
+    const wire = toWireError(err);
+    if (!isDinomoError(err)) console.error(`KN thread ${this.options.rank}: unexpected error`, err);
+    this.out.addError(requestId, wire.code, wire.message);
+  }
+
+  private refuse(batch: Uint8Array, code: ErrorCode, message: string): void {
+    const r = new RequestReader();
+    r.reset(batch);
+    while (r.next()) this.out.addError(r.requestId, code, message);
+    bump(this.deps.stats, ThreadStat.errors);
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.out.count === 0) return;
+    this.deps.send(this.out.take());
+  }
+
+  private growScratch(bytes: number): void {
+    this.scratch = new Uint8Array(Math.max(bytes, this.scratch.length * 2));
+    this.scratchView = new DataView(this.scratch.buffer);
+  }
+
+  /** Copies cache and fabric counters into the shared stats record. */
+  publishStats(): void {
+    const { dac, fabric, stats } = this.deps;
+    const d = dac.stats();
+    stats[ThreadStat.rts] = fabric.counters.rts;
+    stats[ThreadStat.bytesRead] = fabric.counters.bytesRead;
+    stats[ThreadStat.bytesWritten] = fabric.counters.bytesWritten;
+    stats[ThreadStat.cacheBytesUsed] = d.bytesUsed;
+    stats[ThreadStat.cacheCapacityBytes] = d.capacityBytes;
+    stats[ThreadStat.cacheValues] = d.values;
+    stats[ThreadStat.cacheShortcuts] = d.shortcuts;
+    stats[ThreadStat.missCostRts] = dac.missCost;
+    stats[ThreadStat.recentWrites] = this.recent.size;
+  }
+}

@@ -1,0 +1,80 @@
+import type { MessagePort } from 'node:worker_threads';
+import { DinomoError, fromWireError, type WireError } from '../errors/index.js';
+import type { Clock, TimerHandle } from '../time/index.js';
+import type { DpmControl } from './dpm-control.js';
+
+type ManagerReply =
+  | { type: 'alloc-ok'; id: number; blockOffset: number }
+  | { type: 'merged'; id: number; mergedLsn: number }
+  | ({ type: 'error'; id: number } & WireError);
+
+interface Waiter {
+  resolve: (value: number) => void;
+  reject: (err: DinomoError) => void;
+  timer: TimerHandle;
+}
+
+/**
+ * DpmControl over a MessagePort to the DPM manager worker (see src/dpm/dpm-manager-worker.ts for the
+ * other side). Requests are rare (one allocation per log block, one merge wait per sealed block
+ * under back-pressure), so plain postMessage is fine here. Every request has a deadline and the
+ * number of outstanding requests is bounded.
+ */
+export class PortDpmControl implements DpmControl {
+  private readonly port: MessagePort;
+  private readonly clock: Clock;
+  private readonly timeoutUs: number;
+  private readonly waiters = new Map<number, Waiter>();
+  private nextId = 1;
+  private static readonly outstandingMax = 1024;
+
+  constructor(port: MessagePort, clock: Clock, timeoutMs: number) {
+    this.port = port;
+    this.clock = clock;
+    this.timeoutUs = timeoutMs * 1000;
+    port.on('message', (reply: ManagerReply) => this.onReply(reply));
+  }
+
+  allocBlock(rank: number): Promise<number> {
+    return this.request((id) => ({ type: 'alloc', id, rank }));
+  }
+
+  waitMerged(rank: number, lsn: number): Promise<number> {
+    return this.request((id) => ({ type: 'wait-merged', id, rank, lsn }));
+  }
+
+  close(): void {
+    for (const [id, waiter] of this.waiters) {
+      waiter.timer.cancel();
+      waiter.reject(new DinomoError('CLOSED', 'the KN thread is stopping'));
+      this.waiters.delete(id);
+    }
+    this.port.close();
+  }
+
+  private request(make: (id: number) => object): Promise<number> {
+    if (this.waiters.size >= PortDpmControl.outstandingMax) {
+      return Promise.reject(
+        new DinomoError('OVERLOADED', 'too many outstanding DPM manager requests'),
+      );
+    }
+    const id = this.nextId++;
+    return new Promise<number>((resolve, reject) => {
+      const timer = this.clock.setTimer(this.timeoutUs, () => {
+        this.waiters.delete(id);
+        reject(new DinomoError('TIMEOUT', 'the DPM manager did not answer in time'));
+      });
+      this.waiters.set(id, { resolve, reject, timer });
+      this.port.postMessage(make(id));
+    });
+  }
+
+  private onReply(reply: ManagerReply): void {
+    const waiter = this.waiters.get(reply.id);
+    if (waiter === undefined) return;
+    this.waiters.delete(reply.id);
+    waiter.timer.cancel();
+    if (reply.type === 'error') waiter.reject(fromWireError(reply));
+    else waiter.resolve(reply.type === 'alloc-ok' ? reply.blockOffset : reply.mergedLsn);
+  }
+}

@@ -1,0 +1,2 @@
+/** Slot hashing (CRC16 with hash tags, as Redis Cluster) and slot maps. */
+export { slotOfKey, evenSlotMap } from './slot.js';

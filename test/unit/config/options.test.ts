@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { defaultOptions, fillOptions } from '../../../src/config/index.js';
+import { DinomoError } from '../../../src/errors/index.js';
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'none';
+  } catch (err) {
+    return err instanceof DinomoError ? err.code : 'other';
+  }
+}
+
+describe('options', () => {
+  it('fills defaults', () => {
+    expect(fillOptions()).toEqual(defaultOptions);
+    expect(fillOptions({ kns: 2 }).kns).toBe(2);
+  });
+
+  it('refuses bad values with INVALID_OPTION naming the option', () => {
+    expect(codeOf(() => fillOptions({ kns: 0 }))).toBe('INVALID_OPTION');
+    expect(codeOf(() => fillOptions({ threadsPerKn: 1.5 }))).toBe('INVALID_OPTION');
+    expect(codeOf(() => fillOptions({ blockBytes: 3 * 1024 * 1024 }))).toBe('INVALID_OPTION');
+    expect(codeOf(() => fillOptions({ blockBytes: 1024 * 1024 }))).toBe('INVALID_OPTION');
+    expect(codeOf(() => fillOptions({ cacheBytesPerThread: -1 }))).toBe('INVALID_OPTION');
+    expect(codeOf(() => fillOptions({ nope: 1 } as never))).toBe('INVALID_OPTION');
+    expect(() => fillOptions({ kns: 0 })).toThrow(/options\.kns must be an integer from 1 to 64/);
+  });
+
+  it('says NOT_SUPPORTED for features that are not built yet', () => {
+    expect(codeOf(() => fillOptions({ dataDir: '/tmp/x' }))).toBe('NOT_SUPPORTED');
+    expect(codeOf(() => fillOptions({ mode: 'clover' }))).toBe('NOT_SUPPORTED');
+  });
+});
