@@ -1,4 +1,4 @@
-import { Block, BlockState, Superblock } from '../dpm/layout.js';
+import { Block, BlockState, Chain, Superblock } from '../dpm/layout.js';
 import { ThreadStat, threadStatsView } from '../kn/index.js';
 
 /** A snapshot of cluster counters; all counts are cumulative since `Cluster.start`. */
@@ -76,7 +76,25 @@ function dpmSpace(region: SharedArrayBuffer): ClusterStats['dpm'] {
     blocksUsed,
     blocksTotal: blockCount,
     blockBytes,
+    unmergedBytes: unmergedBytes(v),
   };
+}
+
+/** Walks every chain from its merge head to its tail, adding committed-but-unmerged bytes. */
+function unmergedBytes(v: DataView): number {
+  const chainTable = Number(v.getBigUint64(Superblock.chainTableOffset, true));
+  const chainCount = v.getUint32(Superblock.chainCount, true);
+  let total = 0;
+  for (let rank = 0; rank < chainCount; rank++) {
+    const chain = chainTable + rank * Chain.bytes;
+    let block = Number(v.getBigUint64(chain + Chain.headBlock, true));
+    for (let hops = 0; block !== 0 && hops < 1_000_000; hops++) {
+      total +=
+        v.getUint32(block + Block.commitBytes, true) - v.getUint32(block + Block.mergedBytes, true);
+      block = Number(v.getBigUint64(block + Block.next, true));
+    }
+  }
+  return total;
 }
 
 export function collectStats(

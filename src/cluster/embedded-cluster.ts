@@ -73,6 +73,11 @@ export class Cluster {
     return collectStats(this.region, this.statsBuffer, this.threads);
   }
 
+  /** @internal The DPM region, for tests that inspect the index and logs directly. */
+  get regionForTests(): SharedArrayBuffer {
+    return this.region;
+  }
+
   /** Adds a KN at run time. Online reconfiguration comes with the elastic-cluster work. */
   addKn(): Promise<number> {
     return Promise.reject(
@@ -136,15 +141,21 @@ export class Cluster {
       for (let t = 0; t < o.threadsPerKn; t++)
         this.startKnThread(knId, (knId - 1) * o.threadsPerKn + t, onDeath);
     }
-    await Promise.all(
-      this.threads.map((t) =>
+    const managerReady = this.manager.waitFor(
+      (m) => (isType(m, 'ready') ? true : undefined),
+      this.clock,
+      startTimeoutMs,
+    );
+    await Promise.all([
+      managerReady,
+      ...this.threads.map((t) =>
         t.handle.waitFor(
           (m) => (isType(m, 'ready') ? true : undefined),
           this.clock,
           startTimeoutMs,
         ),
       ),
-    );
+    ]);
   }
 
   private startKnThread(

@@ -1,0 +1,153 @@
+import { systemClock, type Clock } from '../time/index.js';
+import { buildReport, type BenchConfig, type BenchReport } from './report.js';
+import { loadKeys, runWorkload, type LoadResult } from './runner.js';
+import type { BenchCluster, BenchClusterClass, BenchClusterOptions } from './types.js';
+import { Workload, workloadSpec, type WorkloadName } from './workload.js';
+
+/** Everything `dinomo demo` runs with. Cluster options that are null are left to the cluster's defaults. */
+export interface DemoOptions {
+  kns: number;
+  threadsPerKn: number;
+  keys: number;
+  durationSec: number;
+  workload: WorkloadName;
+  zipf: number;
+  scramble: boolean;
+  valueBytes: number;
+  concurrency: number;
+  cacheBytesPerThread: number | null;
+  regionBytes: number | null;
+  seed: number;
+}
+
+export const demoDefaults = {
+  kns: 1,
+  threadsPerKn: 2,
+  keys: 100_000,
+  durationSec: 10,
+  workload: 'read-mostly',
+  zipf: 0.99,
+  scramble: false,
+  valueBytes: 1000,
+  concurrency: 64,
+} as const satisfies Partial<DemoOptions>;
+
+/** A progress display for one phase at a time (a terminal bar in the CLI). */
+export interface DemoProgress {
+  start(phase: 'load' | 'run', total: number): void;
+  update(value: number, rate: number): void;
+  stop(): void;
+}
+
+export interface DemoIo {
+  /** One line of human-readable log (the CLI sends it to stderr). */
+  log(line: string): void;
+  progress: DemoProgress | null;
+  clock?: Clock;
+}
+
+/**
+ * The demo: start an embedded cluster, load every key, run the workload for the duration, and return
+ * the report. The cluster class is a parameter so that tests can pass a fake. The cluster is always
+ * stopped; if both the run and the stop fail, the run's error is the one thrown.
+ */
+export async function runDemo(
+  clusterClass: BenchClusterClass,
+  options: DemoOptions,
+  io: DemoIo,
+): Promise<BenchReport> {
+  // Building the workload first validates keys, zipf and value size before any thread starts.
+  const workload = new Workload(
+    workloadSpec(options.workload, {
+      keys: options.keys,
+      zipfExponent: options.zipf,
+      valueBytes: options.valueBytes,
+      seed: options.seed,
+      scramble: options.scramble,
+    }),
+  );
+  io.log(
+    `starting an embedded cluster: ${options.kns} KN x ${options.threadsPerKn} threads (seed ${options.seed})`,
+  );
+  const cluster = await clusterClass.start(clusterOptions(options));
+  let report: BenchReport;
+  try {
+    report = await loadAndRun(cluster, workload, options, io);
+  } catch (err) {
+    io.progress?.stop();
+    await cluster.stop().catch(() => undefined);
+    throw err;
+  }
+  await cluster.stop();
+  return report;
+}
+
+async function loadAndRun(
+  cluster: BenchCluster,
+  workload: Workload,
+  options: DemoOptions,
+  io: DemoIo,
+): Promise<BenchReport> {
+  const clock = io.clock ?? systemClock;
+  const client = cluster.client();
+  io.log(`loading ${options.keys} keys of ${options.valueBytes} bytes`);
+  io.progress?.start('load', options.keys);
+  const loadStartUs = clock.nowUs();
+  const load: LoadResult = await loadKeys(client, options.keys, options.valueBytes, {
+    concurrency: options.concurrency,
+    keyPrefix: workload.spec.keyPrefix,
+    clock,
+    onProgress: (loaded) =>
+      io.progress?.update(loaded, rateOf(loaded, clock.nowUs() - loadStartUs)),
+  });
+  io.progress?.stop();
+  io.log(
+    `running ${options.workload} for ${options.durationSec} s with ${options.concurrency} operations in flight`,
+  );
+  io.progress?.start('run', options.durationSec);
+  const run = await runWorkload(cluster, {
+    durationMs: options.durationSec * 1000,
+    workload,
+    concurrency: options.concurrency,
+    clock,
+    onProgress: (p) =>
+      io.progress?.update(
+        Math.min(options.durationSec, p.elapsedMs / 1000),
+        rateOf(p.ops, p.elapsedMs * 1000),
+      ),
+  });
+  // Progress ticks are periodic, so the last one falls short of the end: show the run as complete.
+  io.progress?.update(options.durationSec, rateOf(run.ops.total, run.elapsedUs));
+  io.progress?.stop();
+  return buildReport(run, demoConfig(options, workload), load);
+}
+
+function rateOf(count: number, elapsedUs: number): number {
+  return elapsedUs > 0 ? Math.round((count * 1e6) / elapsedUs) : 0;
+}
+
+function clusterOptions(options: DemoOptions): BenchClusterOptions {
+  const result: BenchClusterOptions = { kns: options.kns, threadsPerKn: options.threadsPerKn };
+  if (options.cacheBytesPerThread !== null)
+    result.cacheBytesPerThread = options.cacheBytesPerThread;
+  if (options.regionBytes !== null) result.regionBytes = options.regionBytes;
+  return result;
+}
+
+function demoConfig(options: DemoOptions, workload: Workload): BenchConfig {
+  return {
+    workload: options.workload,
+    readFraction: workload.spec.readFraction,
+    keys: options.keys,
+    zipf: options.zipf,
+    scramble: options.scramble,
+    valueBytes: options.valueBytes,
+    concurrency: options.concurrency,
+    durationSec: options.durationSec,
+    seed: options.seed,
+    kns: options.kns,
+    threadsPerKn: options.threadsPerKn,
+    cacheBytesPerThread: options.cacheBytesPerThread,
+    regionBytes: options.regionBytes,
+  };
+}

@@ -1,0 +1,57 @@
+/** The benchmark harness: Zipf keys, workloads, the load and closed-loop runners, reports, the demo. */
+export type {
+  BenchClient,
+  BenchCluster,
+  BenchClusterClass,
+  BenchClusterOptions,
+  BenchKey,
+  BenchStats,
+  BenchTarget,
+  BenchValue,
+} from './types.js';
+export {
+  ZipfGenerator,
+  KeyPermutation,
+  buildZipfCdf,
+  keyName,
+  defaultKeyPrefix,
+  maxZipfKeys,
+  type ZipfOptions,
+} from './zipf.js';
+export { ValueFactory, readValueStamp, type ValueStamp } from './values.js';
+export {
+  Workload,
+  workloadPresets,
+  workloadNames,
+  workloadSpec,
+  isWorkloadName,
+  type BenchOp,
+  type OpKind,
+  type WorkloadName,
+  type WorkloadOverrides,
+  type WorkloadPreset,
+  type WorkloadSpec,
+} from './workload.js';
+export { createLatencyHistogram, summarizeLatency, type LatencySummary } from './histogram.js';
+export type { TimelinePoint } from './timeline.js';
+export {
+  loadKeys,
+  runWorkload,
+  type LoadOptions,
+  type LoadResult,
+  type RunOptions,
+  type RunOpCounts,
+  type RunProgress,
+  type RunResult,
+} from './runner.js';
+export {
+  buildReport,
+  diffStats,
+  formatReport,
+  formatTimeline,
+  type BenchConfig,
+  type BenchReport,
+  type HitRatio,
+  type StatsDelta,
+} from './report.js';
+export { runDemo, demoDefaults, type DemoIo, type DemoOptions, type DemoProgress } from './demo.js';

@@ -1,0 +1,51 @@
+/**
+ * The part of the public API that the benchmark drives, written as structural interfaces. The real
+ * `Cluster` from `src/index.ts` satisfies them; so does the in-memory fake the tests use. Only the
+ * fields the benchmark reads are listed, so the cluster's stats may grow without breaking the bench.
+ */
+
+export type BenchKey = string | Uint8Array;
+export type BenchValue = string | Uint8Array;
+
+/** The data operations of a client (`cluster.client()` or `connect(url)`). */
+export interface BenchClient {
+  put(key: BenchKey, value: BenchValue): Promise<void>;
+  get(key: BenchKey): Promise<Uint8Array | null>;
+}
+
+/** The counters of `cluster.stats()` that a report uses. All are cumulative since the cluster started. */
+export interface BenchStats {
+  ops: { gets: number; puts: number; deletes: number; total: number };
+  /** Fabric round trips between KNs and the DPM. */
+  rts: { total: number; perOp: number };
+  /** How gets were served: from a cached value, through a cached shortcut, from a KN's log, by a miss. */
+  hits: { value: number; shortcut: number; log: number; miss: number; notFound: number };
+  /** Average round trips per miss, over all misses since start. */
+  missCostRts: number;
+  dpm: { bytesUsed: number };
+  cache: { bytesUsed: number };
+}
+
+/** Something a workload runs against: it hands out clients and reports counters. */
+export interface BenchTarget {
+  client(): BenchClient;
+  /** Synchronous on the embedded cluster; a promise is accepted for remote targets. */
+  stats(): BenchStats | Promise<BenchStats>;
+}
+
+/** The cluster options the demo sets; the real `ClusterOptions` has these and more. */
+export interface BenchClusterOptions {
+  kns?: number;
+  threadsPerKn?: number;
+  regionBytes?: number;
+  cacheBytesPerThread?: number;
+}
+
+export interface BenchCluster extends BenchTarget {
+  stop(): Promise<void>;
+}
+
+/** The static side of `Cluster`: `Cluster.start(options)`. */
+export interface BenchClusterClass {
+  start(options: BenchClusterOptions): Promise<BenchCluster>;
+}
