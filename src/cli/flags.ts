@@ -1,3 +1,4 @@
+import { regionBytesMax } from '../config/limits.js';
 import {
   demoDefaults,
   isWorkloadName,
@@ -81,7 +82,7 @@ export function parseDemoFlags(
       demoDefaults.concurrency,
     ),
     cacheBytesPerThread: parseBytes('--cache-bytes', raw.cacheBytes, 0, 16 * GiB),
-    regionBytes: parseBytes('--region-bytes', raw.regionBytes, 16 * 1024 ** 2, 1024 * GiB),
+    regionBytes: parseBytes('--region-bytes', raw.regionBytes, 16 * 1024 ** 2, regionBytesMax),
     seed,
   };
   if (options.kns * options.threadsPerKn > 1024) {

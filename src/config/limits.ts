@@ -22,3 +22,6 @@ assert(
   blockBytesMin - blockHeaderBytes >= entryBytesMax,
   'a minimum block must hold the largest entry',
 );
+
+/** The index stores table offsets / 64 in 32 bits, so a region is at most 256 GiB. */
+export const regionBytesMax = 2 ** 38;

@@ -1,5 +1,5 @@
 import { DinomoError } from '../errors/index.js';
-import { blockBytesLimit, blockBytesMin } from './limits.js';
+import { blockBytesLimit, blockBytesMin, regionBytesMax } from './limits.js';
 
 const MiB = 1024 * 1024;
 
@@ -95,7 +95,7 @@ export function fillOptions(options: ClusterOptions = {}): FilledOptions {
       `options.blockBytes must be a power of two, got ${o.blockBytes}`,
     );
   }
-  integerIn('regionBytes', o.regionBytes, 16 * MiB, 2 ** 40);
+  integerIn('regionBytes', o.regionBytes, 16 * MiB, regionBytesMax);
   integerIn('cacheBytesPerThread', o.cacheBytesPerThread, 0, 2 ** 34);
   integerIn('groupCommitUs', o.groupCommitUs, 0, 1_000_000);
   integerIn('groupCommitBytes', o.groupCommitBytes, 4096, o.blockBytes);

@@ -115,3 +115,61 @@ export function lsnOf(blockSeq: number, offsetInBlock: number): number {
 export function align(value: number, to: number): number {
   return Math.ceil(value / to) * to;
 }
+
+/**
+ * Superblock field added for caching: a 64-bit identity written by formatRegion (two u32 halves at
+ * +80 and +84), so a worker thread that receives the same region again in a new SharedArrayBuffer
+ * object can tell that its cached views still describe it.
+ */
+export const superblockFormatIdOffset = 80;
+
+/**
+ * Index area header: 64 bytes at `indexOffset`. Only DPM-side code writes it; KN threads read just
+ * the table descriptor, with one atomic 8-byte read.
+ *
+ *   0  i32 writer lock (0 free, 1 held, 2 held with waiters)     24 u32 active half (0 or 1)
+ *   8  u64 table descriptor (see below)                          28 u32 version whose growth failed
+ *   16 u32 indexed key count                                     32 u64 bump offset in the active half
+ *   20 u32 overflow buckets in the live table                    40 u64 half size in bytes
+ *   48 u64 region offset of half 0 (half 1 follows it)           56 u32 growths completed
+ *
+ * The table descriptor packs the live table's geometry into one word so that a reader can never see
+ * a torn mix of two tables: low u32 = bucketsOffset / 64, high u32 = version << 6 | log2(bucketCount).
+ */
+export const IndexHeader = {
+  bytes: 64,
+  lock: 0,
+  descriptor: 8,
+  entryCount: 16,
+  overflowBuckets: 20,
+  activeHalf: 24,
+  growthFailedVersion: 28,
+  bumpOffset: 32,
+  halfBytes: 40,
+  dataOffset: 48,
+  growths: 56,
+} as const;
+
+/**
+ * Index bucket: 64 bytes, 64-byte aligned. Word 0 holds the version of the table the bucket belongs
+ * to (low u32; 0xffffffff = retired, 0 = never used); words 1..6 are slots; word 7 is the region
+ * offset of the next overflow bucket (0 = none).
+ */
+export const IndexBucket = {
+  bytes: 64,
+  version: 0,
+  firstSlot: 8,
+  slotCount: 6,
+  overflow: 56,
+  retiredVersion: 0xffff_ffff,
+} as const;
+
+/**
+ * Index slot (u64, 0 = empty): fingerprint in bits 48..63 (never 0), size hint class in bits 40..47,
+ * entry offset / 8 in bits 0..39.
+ */
+export const IndexSlot = {
+  fingerprintShift: 48,
+  sizeHintShift: 40,
+  offsetBits: 40,
+} as const;

@@ -1,0 +1,153 @@
+import { DinomoError } from '../errors/index.js';
+import { assert } from '../util/assert.js';
+import { Block, BlockState, Chain, blockMagic, lsnOf } from './layout.js';
+import {
+  blockIndexOf,
+  chainRecordOffset,
+  loadU32,
+  loadU64,
+  storeU32,
+  storeU64,
+  type Region,
+} from './region.js';
+
+export interface SpaceStats {
+  blocksTotal: number;
+  blocksFree: number;
+  bytesUsed: number;
+}
+
+/** lsnOf keeps blockSeq * 2^32 below 2^53, so a chain may use 2^21 block sequence numbers. */
+export const blockSeqLimit = 2 ** 21;
+
+/**
+ * Hands out log blocks. Owned by the single DPM manager, so it needs no lock of its own; it races only
+ * with merges, which touch different fields (see allocate). Freed blocks are reused in FIFO order, so
+ * a block stays free as long as possible before its generation is bumped and it is written again.
+ */
+export class BlockAllocator {
+  private readonly region: Region;
+  private readonly ring: Int32Array;
+  private readonly isFree: Uint8Array;
+  private head = 0;
+  private count = 0;
+
+  constructor(region: Region) {
+    this.region = region;
+    this.ring = new Int32Array(region.geometry.blockCount);
+    this.isFree = new Uint8Array(region.geometry.blockCount);
+    this.rebuildFromRegion();
+  }
+
+  /** Rebuilds the free list from the block headers (at start, and after recovery). */
+  rebuildFromRegion(): void {
+    const { blockCount, blocksOffset, blockBytes } = this.region.geometry;
+    this.head = 0;
+    this.count = 0;
+    this.isFree.fill(0);
+    for (let i = 0; i < blockCount; i++) {
+      const at = blocksOffset + i * blockBytes;
+      if (loadU32(this.region, at + Block.magic) !== blockMagic) {
+        throw new DinomoError('CORRUPT', `log block ${i} at ${at} has a bad magic number`);
+      }
+      if (loadU32(this.region, at + Block.state) === BlockState.free) this.push(i);
+    }
+  }
+
+  /**
+   * Takes a free block, stamps a new generation and header, and links it as the new tail of chain
+   * `rank`. Returns its region offset. The block is fully written before the link (an atomic store)
+   * makes it reachable for merges. Merges never touch `tailBlock` or `nextBlockSeq`, and they move
+   * `headBlock` only along `next`, never to or from 0, so the allocator can update those without the
+   * index lock; `blocksInChain` changes with atomic adds on both sides.
+   */
+  allocate(rank: number): number {
+    const g = this.region.geometry;
+    if (!Number.isInteger(rank) || rank < 0 || rank >= g.chainCount) {
+      throw new DinomoError(
+        'INVALID_OPTION',
+        `chain rank ${rank} is not in 0..${g.chainCount - 1}`,
+      );
+    }
+    const chain = chainRecordOffset(this.region, rank);
+    const view = this.region.view;
+    const seq = view.getUint32(chain + Chain.nextBlockSeq, true);
+    if (seq >= blockSeqLimit) {
+      throw new DinomoError('REGION_FULL', `chain ${rank} used all ${blockSeqLimit} block numbers`);
+    }
+    if (this.count === 0) {
+      throw new DinomoError(
+        'REGION_FULL',
+        `all ${g.blockCount} log blocks are in use; wait for merges to free some or raise regionBytes`,
+      );
+    }
+    const block = g.blocksOffset + this.pop() * g.blockBytes;
+    assert(
+      loadU32(this.region, block + Block.state) === BlockState.free,
+      'allocated blocks are free',
+    );
+    this.stampHeader(block, rank, seq);
+    view.setUint32(chain + Chain.nextBlockSeq, seq + 1, true);
+    const tail = loadU64(this.region, chain + Chain.tailBlock);
+    if (loadU64(this.region, chain + Chain.headBlock) === 0) {
+      storeU64(this.region, chain + Chain.mergedLsn, lsnOf(seq, Block.headerBytes));
+      storeU64(this.region, chain + Chain.tailBlock, block);
+      storeU64(this.region, chain + Chain.headBlock, block);
+    } else {
+      storeU64(this.region, tail + Block.next, block);
+      storeU64(this.region, chain + Chain.tailBlock, block);
+    }
+    Atomics.add(this.region.i32, (chain + Chain.blocksInChain) / 4, 1);
+    return block;
+  }
+
+  /** Returns blocks that merges set free (their offsets) to the free list. */
+  release(blocks: readonly number[]): void {
+    for (const block of blocks) {
+      assert(
+        loadU32(this.region, block + Block.state) === BlockState.free,
+        'released blocks are free',
+      );
+      this.push(blockIndexOf(this.region.geometry, block));
+    }
+  }
+
+  stats(): SpaceStats {
+    const { blockCount, blockBytes } = this.region.geometry;
+    return {
+      blocksTotal: blockCount,
+      blocksFree: this.count,
+      bytesUsed: (blockCount - this.count) * blockBytes,
+    };
+  }
+
+  private stampHeader(block: number, rank: number, seq: number): void {
+    const view = this.region.view;
+    const generation = (loadU32(this.region, block + Block.generation) + 1) >>> 0 || 1;
+    this.region.bytes.fill(0, block + Block.liveEntries, block + Block.headerBytes);
+    storeU64(this.region, block + Block.commitWord, 0);
+    storeU64(this.region, block + Block.next, 0);
+    view.setUint32(block + Block.magic, blockMagic, true);
+    storeU32(this.region, block + Block.generation, generation);
+    storeU32(this.region, block + Block.chainRank, rank);
+    storeU32(this.region, block + Block.blockSeq, seq);
+    storeU32(this.region, block + Block.mergedBytes, 0);
+    storeU32(this.region, block + Block.state, BlockState.chain);
+  }
+
+  private push(blockIndex: number): void {
+    assert(this.isFree[blockIndex] === 0, 'a block is on the free list at most once');
+    assert(this.count < this.ring.length, 'the free list holds at most every block');
+    this.isFree[blockIndex] = 1;
+    this.ring[(this.head + this.count) % this.ring.length] = blockIndex;
+    this.count++;
+  }
+
+  private pop(): number {
+    const blockIndex = this.ring[this.head] as number;
+    this.head = (this.head + 1) % this.ring.length;
+    this.count--;
+    this.isFree[blockIndex] = 0;
+    return blockIndex;
+  }
+}

@@ -1,0 +1,232 @@
+import { DinomoError, toWireError, type WireError } from '../errors/index.js';
+import { assert } from '../util/assert.js';
+import { BlockAllocator, type SpaceStats } from './block-allocator.js';
+import { IndexWriter, type IndexStats } from './index-writer.js';
+import { Block, Chain, commitSealedBit } from './layout.js';
+import type { MergeResult } from './merge.js';
+import { chainRecordOffset, loadU32, loadU64, type Region } from './region.js';
+
+export interface ManagerCoreOptions {
+  /** Most "wait until merged" requests pending at once; more are refused with OVERLOADED. */
+  maxWaiters: number;
+}
+
+export interface AllocResult {
+  blockOffset: number;
+  generation: number;
+  blockSeq: number;
+}
+
+export interface MergeStats {
+  tasksRun: number;
+  entriesMerged: number;
+  blocksFreed: number;
+  running: number;
+  pendingWaiters: number;
+  corruptChains: number[];
+}
+
+export interface ManagerStats {
+  space: SpaceStats;
+  merges: MergeStats;
+  index: IndexStats;
+}
+
+/** Waiters a merge result settled: satisfied ones with the chain's merged lsn, failed ones with why. */
+export interface WaiterReport<T> {
+  satisfied: { token: T; mergedLsn: number }[];
+  failed: { token: T; error: WireError }[];
+}
+
+interface Waiter<T> {
+  lsn: number;
+  token: T;
+}
+
+/**
+ * The DPM manager's logic without timers, threads or I/O: block allocation, "wait until chain r is
+ * merged through lsn" requests, and merge bookkeeping (at most one merge task per chain at a time,
+ * chains that cannot progress are not retried in a loop). The worker entry drives it; tests call it
+ * directly. `T` is whatever the caller needs to answer a waiter (a port and a request id).
+ */
+export class DpmManagerCore<T> {
+  readonly allocator: BlockAllocator;
+  private readonly region: Region;
+  private readonly maxWaiters: number;
+  private readonly waiters = new Map<number, Waiter<T>[]>();
+  private waiterCount = 0;
+  private readonly running = new Set<number>();
+  /** Chains whose last pass could not progress (index full, lock busy); retried on clearStalled. */
+  private readonly stalled = new Set<number>();
+  private readonly corrupt = new Map<number, string>();
+  private tasksRun = 0;
+  private entriesMerged = 0;
+  private blocksFreed = 0;
+
+  constructor(region: Region, options: ManagerCoreOptions) {
+    assert(options.maxWaiters > 0, 'maxWaiters is positive');
+    this.region = region;
+    this.maxWaiters = options.maxWaiters;
+    this.allocator = new BlockAllocator(region);
+  }
+
+  alloc(rank: number): AllocResult {
+    const blockOffset = this.allocator.allocate(rank);
+    return {
+      blockOffset,
+      generation: loadU32(this.region, blockOffset + Block.generation),
+      blockSeq: loadU32(this.region, blockOffset + Block.blockSeq),
+    };
+  }
+
+  /**
+   * Registers interest in chain `rank` being merged through `lsn`. Returns the chain's merged lsn when
+   * that is already true, or null when the request is pending (a later merge report settles it).
+   */
+  waitMerged(rank: number, lsn: number, token: T): number | null {
+    this.checkRank(rank);
+    if (!Number.isSafeInteger(lsn) || lsn < 0) {
+      throw new DinomoError('INVALID_OPTION', `lsn ${lsn} is not a non-negative integer`);
+    }
+    const corruption = this.corrupt.get(rank);
+    if (corruption !== undefined) throw new DinomoError('CORRUPT', corruption);
+    const merged = this.mergedLsn(rank);
+    if (merged >= lsn) return merged;
+    if (this.waiterCount >= this.maxWaiters) {
+      throw new DinomoError('OVERLOADED', `${this.waiterCount} merge waits are already pending`);
+    }
+    let list = this.waiters.get(rank);
+    if (list === undefined) {
+      list = [];
+      this.waiters.set(rank, list);
+    }
+    list.push({ lsn, token });
+    this.waiterCount++;
+    return null;
+  }
+
+  /** Chains with committed entries not yet merged (or a merged head to retire) and no task running. */
+  chainsNeedingMerge(): number[] {
+    const ranks: number[] = [];
+    for (let rank = 0; rank < this.region.geometry.chainCount; rank++) {
+      if (this.running.has(rank) || this.stalled.has(rank) || this.corrupt.has(rank)) continue;
+      if (this.needsMerge(rank)) ranks.push(rank);
+    }
+    return ranks;
+  }
+
+  /** Marks a merge task for `rank` as running; the caller then runs it and reports the result. */
+  startMerge(rank: number): void {
+    assert(!this.running.has(rank), 'at most one merge task per chain');
+    this.running.add(rank);
+  }
+
+  /** Takes the result of a merge task: frees blocks, settles waiters, notes chains that are stuck. */
+  onMergeResult(rank: number, result: MergeResult): WaiterReport<T> {
+    this.running.delete(rank);
+    this.tasksRun++;
+    this.entriesMerged += result.applied;
+    this.blocksFreed += result.freedBlocks.length;
+    this.allocator.release(result.freedBlocks);
+    const report: WaiterReport<T> = { satisfied: [], failed: [] };
+    // Settle first: a pass that stopped at a bad entry may still have merged what waiters asked for.
+    this.settleWaiters(rank, report);
+    if (result.corruption !== null) {
+      this.corrupt.set(rank, result.corruption);
+      this.failWaiters(rank, toWireError(new DinomoError('CORRUPT', result.corruption)), report);
+    } else if (result.indexFull) {
+      this.stalled.add(rank);
+      const error = new DinomoError(
+        'REGION_FULL',
+        `chain ${rank} cannot merge: the DPM index is full`,
+      );
+      this.failWaiters(rank, toWireError(error), report);
+    } else if (result.skipped) {
+      this.stalled.add(rank);
+    }
+    return report;
+  }
+
+  /** A merge task threw (a bug or a dead worker): its waiters get the error, the chain is retried. */
+  onMergeFailed(rank: number, error: WireError): WaiterReport<T> {
+    this.running.delete(rank);
+    this.stalled.add(rank);
+    const report: WaiterReport<T> = { satisfied: [], failed: [] };
+    this.failWaiters(rank, error, report);
+    return report;
+  }
+
+  /** Lets stalled chains be merged again (the worker calls this on its periodic tick). */
+  clearStalled(): void {
+    this.stalled.clear();
+  }
+
+  /** Fails every pending waiter (on stop). */
+  failAllWaiters(error: WireError): WaiterReport<T> {
+    const report: WaiterReport<T> = { satisfied: [], failed: [] };
+    for (const rank of [...this.waiters.keys()]) this.failWaiters(rank, error, report);
+    return report;
+  }
+
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  stats(): ManagerStats {
+    return {
+      space: this.allocator.stats(),
+      merges: {
+        tasksRun: this.tasksRun,
+        entriesMerged: this.entriesMerged,
+        blocksFreed: this.blocksFreed,
+        running: this.running.size,
+        pendingWaiters: this.waiterCount,
+        corruptChains: [...this.corrupt.keys()],
+      },
+      index: new IndexWriter(this.region).stats(),
+    };
+  }
+
+  mergedLsn(rank: number): number {
+    return loadU64(this.region, chainRecordOffset(this.region, rank) + Chain.mergedLsn);
+  }
+
+  /** True when the head block has committed bytes past its merge cursor, or is sealed, merged and linked. */
+  private needsMerge(rank: number): boolean {
+    const head = loadU64(this.region, chainRecordOffset(this.region, rank) + Chain.headBlock);
+    if (head === 0) return false;
+    const commit = BigInt.asUintN(64, Atomics.load(this.region.i64, (head + Block.commitWord) / 8));
+    const end = Math.max(Number(commit & 0xffff_ffffn), Block.headerBytes);
+    const cursor = Math.max(loadU32(this.region, head + Block.mergedBytes), Block.headerBytes);
+    if (cursor < end) return true;
+    const sealed = (Number(commit >> 32n) & commitSealedBit) !== 0;
+    return sealed && loadU64(this.region, head + Block.next) !== 0;
+  }
+
+  private settleWaiters(rank: number, report: WaiterReport<T>): void {
+    const list = this.waiters.get(rank);
+    if (list === undefined) return;
+    const merged = this.mergedLsn(rank);
+    const pending = list.filter((w) => w.lsn > merged);
+    for (const w of list)
+      if (w.lsn <= merged) report.satisfied.push({ token: w.token, mergedLsn: merged });
+    this.waiterCount -= list.length - pending.length;
+    if (pending.length === 0) this.waiters.delete(rank);
+    else this.waiters.set(rank, pending);
+  }
+
+  private failWaiters(rank: number, error: WireError, report: WaiterReport<T>): void {
+    const list = this.waiters.get(rank);
+    if (list === undefined) return;
+    for (const w of list) report.failed.push({ token: w.token, error });
+    this.waiterCount -= list.length;
+    this.waiters.delete(rank);
+  }
+
+  private checkRank(rank: number): void {
+    const count = this.region.geometry.chainCount;
+    if (!Number.isInteger(rank) || rank < 0 || rank >= count) {
+      throw new DinomoError('INVALID_OPTION', `chain rank ${rank} is not in 0..${count - 1}`);
+    }
+  }
+}

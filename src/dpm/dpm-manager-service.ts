@@ -1,0 +1,131 @@
+import type { MessagePort } from 'node:worker_threads';
+import { DinomoError, toWireError, type WireError } from '../errors/index.js';
+import { DpmManagerCore, type WaiterReport } from './dpm-manager-core.js';
+import type { DpmToKnMessage, KnToDpmMessage } from './dpm-protocol.js';
+import type { MergeResult } from './merge.js';
+import type { Region } from './region.js';
+
+/** Where to answer a request: the KN thread's port and its request id. */
+export interface ReplyToken {
+  port: Pick<MessagePort, 'postMessage'>;
+  id: number;
+}
+
+export interface ManagerServiceOptions {
+  /** Runs one merge pass over chain `rank` somewhere (a piscina pool, or inline in tests). */
+  runMerge: (rank: number, maxEntries: number) => Promise<MergeResult>;
+  maxWaiters: number;
+  mergeBatchEntries: number;
+  /** Most merge tasks in flight at once (the merge pool's thread count). */
+  maxConcurrentMerges: number;
+}
+
+/**
+ * The DPM manager's message handling and merge scheduling, around DpmManagerCore. It has no timers:
+ * the worker entry calls `pump` when the doorbell rings and `tick` periodically. Every merge result
+ * calls `pump` again, so merging keeps going until every chain has caught up with its commits.
+ */
+export class DpmManagerService {
+  readonly core: DpmManagerCore<ReplyToken>;
+  private readonly options: ManagerServiceOptions;
+  private readonly ports = new Set<MessagePort>();
+  private readonly inflight = new Set<Promise<void>>();
+  private stopping = false;
+
+  constructor(region: Region, options: ManagerServiceOptions) {
+    this.options = options;
+    this.core = new DpmManagerCore<ReplyToken>(region, { maxWaiters: options.maxWaiters });
+  }
+
+  /** Serves a KN thread's port. */
+  attach(port: MessagePort): void {
+    this.ports.add(port);
+    port.on('message', (msg: unknown) => this.onKnMessage(port, msg));
+    port.on('close', () => this.ports.delete(port));
+  }
+
+  onKnMessage(port: Pick<MessagePort, 'postMessage'>, msg: unknown): void {
+    if (!isKnMessage(msg)) {
+      const id = typeof msg === 'object' && msg !== null ? (msg as { id?: unknown }).id : undefined;
+      const error = new DinomoError(
+        'INTERNAL',
+        `unknown DPM manager request ${JSON.stringify(msg)}`,
+      );
+      if (typeof id === 'number') reply({ port, id }, errorMessage(id, toWireError(error)));
+      return;
+    }
+    const token: ReplyToken = { port, id: msg.id };
+    try {
+      if (this.stopping) throw new DinomoError('CLOSED', 'the DPM manager is stopping');
+      if (msg.type === 'alloc') {
+        const r = this.core.alloc(msg.rank);
+        reply(token, { type: 'alloc-ok', id: msg.id, ...r });
+        return;
+      }
+      const merged = this.core.waitMerged(msg.rank, msg.lsn, token);
+      if (merged !== null) reply(token, { type: 'merged', id: msg.id, mergedLsn: merged });
+      else this.pump();
+    } catch (err) {
+      reply(token, errorMessage(msg.id, toWireError(err)));
+    }
+  }
+
+  /** Submits a merge task for every chain that has unmerged commits and no task running. */
+  pump(): void {
+    if (this.stopping) return;
+    for (const rank of this.core.chainsNeedingMerge()) {
+      if (this.core.runningCount >= this.options.maxConcurrentMerges) return;
+      this.core.startMerge(rank);
+      const task: Promise<void> = this.options
+        .runMerge(rank, this.options.mergeBatchEntries)
+        .then(
+          (result) => answer(this.core.onMergeResult(rank, result)),
+          (err: unknown) => answer(this.core.onMergeFailed(rank, toWireError(err))),
+        )
+        .finally(() => {
+          this.inflight.delete(task);
+          this.pump();
+        });
+      this.inflight.add(task);
+    }
+  }
+
+  /** The periodic re-check: chains that could not progress get another chance. */
+  tick(): void {
+    this.core.clearStalled();
+    this.pump();
+  }
+
+  /** Stops scheduling, waits for running merges, and fails pending waits with CLOSED. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+    answer(
+      this.core.failAllWaiters(toWireError(new DinomoError('CLOSED', 'the DPM manager stopped'))),
+    );
+    for (const port of this.ports) port.close();
+    this.ports.clear();
+  }
+}
+
+function answer(report: WaiterReport<ReplyToken>): void {
+  for (const { token, mergedLsn } of report.satisfied) {
+    reply(token, { type: 'merged', id: token.id, mergedLsn });
+  }
+  for (const { token, error } of report.failed) reply(token, errorMessage(token.id, error));
+}
+
+function reply(token: ReplyToken, msg: DpmToKnMessage): void {
+  token.port.postMessage(msg);
+}
+
+function errorMessage(id: number, error: WireError): DpmToKnMessage {
+  return { type: 'error', id, code: error.code, message: error.message };
+}
+
+function isKnMessage(msg: unknown): msg is KnToDpmMessage {
+  if (typeof msg !== 'object' || msg === null) return false;
+  const m = msg as Record<string, unknown>;
+  if (typeof m.id !== 'number' || typeof m.rank !== 'number') return false;
+  return m.type === 'alloc' || (m.type === 'wait-merged' && typeof m.lsn === 'number');
+}

@@ -1,0 +1,42 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { ErrorCode } from '../errors/index.js';
+import type { ManagerStats } from './dpm-manager-core.js';
+
+/**
+ * Messages of the DPM manager worker. KN threads talk to it over a MessagePort each (handed over by
+ * the parent with `attach`); the parent talks to it over the worker's own port. Errors cross as
+ * `{ code, message }` data (see toWireError), never as Error objects.
+ */
+
+/** KN thread -> manager, on an attached port. */
+export type KnToDpmMessage =
+  | { type: 'alloc'; id: number; rank: number }
+  | { type: 'wait-merged'; id: number; rank: number; lsn: number };
+
+/** Manager -> KN thread. `generation` and `blockSeq` save the KN a read of the new block's header. */
+export type DpmToKnMessage =
+  | { type: 'alloc-ok'; id: number; blockOffset: number; generation: number; blockSeq: number }
+  | { type: 'merged'; id: number; mergedLsn: number }
+  | { type: 'error'; id: number; code: ErrorCode; message: string };
+
+/** Parent -> manager, on the worker port. */
+export type ParentToDpmMessage =
+  | { type: 'attach'; port: MessagePort }
+  | { type: 'stats'; id: number }
+  | { type: 'stop'; id: number };
+
+/** Manager -> parent. `ready` is sent once the region is open and the merge pool exists. */
+export type DpmToParentMessage =
+  | { type: 'ready' }
+  | { type: 'stats-ok'; id: number; stats: ManagerStats }
+  | { type: 'stopped'; id: number }
+  | { type: 'error'; id: number; code: ErrorCode; message: string };
+
+export interface DpmManagerWorkerData {
+  region: SharedArrayBuffer;
+  mergeThreads: number;
+  /** Most pending "wait until merged" requests (default 4096). */
+  maxWaiters?: number;
+  /** Most entries one merge task applies while holding the index lock (default 4096). */
+  mergeBatchEntries?: number;
+}

@@ -1,0 +1,294 @@
+import { DinomoError } from '../errors/index.js';
+import { assert } from '../util/assert.js';
+import { hashKey } from '../util/hash.js';
+import { growTable, initBucket } from './index-growth.js';
+import { lockMutex, unlockMutex } from './index-lock.js';
+import {
+  encodeSlot,
+  fingerprintOf,
+  newTableDescriptor,
+  sizeHintClass,
+  slotEntryOffset,
+  slotFingerprint,
+  unpackDescriptor,
+} from './index-format.js';
+import { Block, BlockState, IndexBucket, IndexHeader } from './layout.js';
+import {
+  Entry,
+  EntryOp,
+  compareVersions,
+  entryBytes,
+  entryKeyEquals,
+  newEntryHeader,
+  readEntryHeader,
+} from './log-entry.js';
+import { getU64, loadU32, setU64, storeU32, type Region } from './region.js';
+
+/** What one log entry did to the index. */
+export type ApplyOutcome = 'inserted' | 'replaced' | 'removed' | 'stale' | 'absent';
+
+export interface IndexStats {
+  entryCount: number;
+  version: number;
+  bucketCount: number;
+  overflowBuckets: number;
+  growths: number;
+  /** Bytes still free in the half that holds the live table (for overflow buckets). */
+  halfBytesFree: number;
+}
+
+/** Keys per slot at which the table tries to double. */
+const growLoadFactor = 0.5;
+
+/**
+ * The DPM-side index writer. Every mutation happens under the index writer lock (one holder per merge
+ * batch), and every word a one-sided reader may look at is written with one 8-byte atomic store, so
+ * KN readers never lock and never see half a slot.
+ *
+ * Placement rules that keep readers simple: a key occupies at most one slot; a key's slot never moves
+ * while the table lives (replace is in place, delete clears it, insert takes the first empty slot of
+ * the key's bucket chain); overflow buckets are fully written before they are linked; tables are
+ * replaced only by growth (index-growth.ts).
+ */
+export class IndexWriter {
+  private readonly region: Region;
+  private readonly at: number;
+  private readonly lockIndex: number;
+  private readonly table = newTableDescriptor();
+  private readonly incoming = newEntryHeader();
+  private readonly indexed = newEntryHeader();
+  private locked = false;
+  /** Set by findSlot: first empty slot on the chain (-1 = none) and the chain's last bucket. */
+  private emptySlot = -1;
+  private lastBucket = 0;
+  private foundEntry = 0;
+
+  constructor(region: Region) {
+    this.region = region;
+    this.at = region.geometry.indexOffset;
+    this.lockIndex = (this.at + IndexHeader.lock) / 4;
+  }
+
+  lock(): void {
+    assert(!this.locked, 'the index writer lock is not re-entrant');
+    lockMutex(this.region.i32, this.lockIndex);
+    this.locked = true;
+    unpackDescriptor(
+      this.region.view.getBigInt64(this.at + IndexHeader.descriptor, true),
+      this.table,
+    );
+  }
+
+  unlock(): void {
+    assert(this.locked, 'unlock without lock');
+    this.locked = false;
+    unlockMutex(this.region.i32, this.lockIndex);
+  }
+
+  withLock<T>(fn: () => T): T {
+    this.lock();
+    try {
+      return fn();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /**
+   * Applies the (already validated) log entry at region offset `entryOffset`: an upsert for a put, a
+   * removal for a delete, in both cases only when the entry is newer than the indexed version. Blocks
+   * whose last live entry this kills while they are in state `merged` become free and are appended to
+   * `freed`. Throws REGION_FULL, having changed nothing, when the index area has no room for the key.
+   */
+  apply(entryOffset: number, freed: number[]): ApplyOutcome {
+    assert(this.locked, 'apply needs the index writer lock');
+    const { bytes, view } = this.region;
+    const entry = readEntryHeader(view, entryOffset, this.incoming);
+    const key = bytes.subarray(entryOffset + Entry.key, entryOffset + Entry.key + entry.keyLen);
+    const hash = hashKey(key);
+    const fp = fingerprintOf(hash);
+    const slotAt = this.findSlot(key, hash, fp);
+    if (slotAt >= 0) {
+      const oldEntry = this.foundEntry;
+      const old = readEntryHeader(view, oldEntry, this.indexed);
+      if (compareVersions(entry.epoch, entry.seq, old.epoch, old.seq) <= 0) return 'stale';
+      if (entry.op === EntryOp.put) {
+        this.storeWord(slotAt, this.slotFor(fp, entryOffset, entry.keyLen, entry.valueLen));
+        this.addLive(entryOffset, 1, freed);
+        this.addLive(oldEntry, -1, freed);
+        return 'replaced';
+      }
+      this.storeWord(slotAt, 0n);
+      this.setHeaderU32(IndexHeader.entryCount, this.headerU32(IndexHeader.entryCount) - 1);
+      this.addLive(oldEntry, -1, freed);
+      return 'removed';
+    }
+    if (entry.op !== EntryOp.put) return 'absent';
+    this.insertNew(key, hash, fp, this.slotFor(fp, entryOffset, entry.keyLen, entry.valueLen));
+    this.setHeaderU32(IndexHeader.entryCount, this.headerU32(IndexHeader.entryCount) + 1);
+    this.addLive(entryOffset, 1, freed);
+    return 'inserted';
+  }
+
+  /** The region offset of the entry indexed for `key`, or -1. For DPM-side checks and tests. */
+  lookup(key: Uint8Array): number {
+    assert(this.locked, 'lookup needs the index writer lock');
+    const hash = hashKey(key);
+    return this.findSlot(key, hash, fingerprintOf(hash)) >= 0 ? this.foundEntry : -1;
+  }
+
+  stats(): IndexStats {
+    const view = this.region.view;
+    const d = unpackDescriptor(
+      view.getBigInt64(this.at + IndexHeader.descriptor, true),
+      newTableDescriptor(),
+    );
+    const half = this.activeHalfStart();
+    return {
+      entryCount: this.headerU32(IndexHeader.entryCount),
+      version: d.version,
+      bucketCount: d.bucketCount,
+      overflowBuckets: this.headerU32(IndexHeader.overflowBuckets),
+      growths: this.headerU32(IndexHeader.growths),
+      halfBytesFree:
+        half + this.headerU64(IndexHeader.halfBytes) - this.headerU64(IndexHeader.bumpOffset),
+    };
+  }
+
+  private slotFor(fp: number, entryOffset: number, keyLen: number, valueLen: number): bigint {
+    return encodeSlot(fp, sizeHintClass(entryBytes(keyLen, valueLen)), entryOffset);
+  }
+
+  private insertNew(key: Uint8Array, hash: number, fp: number, slot: bigint): void {
+    const slotsTotal = this.table.bucketCount * IndexBucket.slotCount;
+    if (
+      this.headerU32(IndexHeader.entryCount) + 1 > slotsTotal * growLoadFactor &&
+      this.tryGrow()
+    ) {
+      this.findSlot(key, hash, fp);
+    }
+    if (this.emptySlot >= 0) {
+      this.storeWord(this.emptySlot, slot);
+      return;
+    }
+    let bucket = this.allocBucket(this.activeHalfStart());
+    if (bucket === 0 && this.tryGrow()) {
+      this.findSlot(key, hash, fp);
+      if (this.emptySlot >= 0) {
+        this.storeWord(this.emptySlot, slot);
+        return;
+      }
+      bucket = this.allocBucket(this.activeHalfStart());
+    }
+    if (bucket === 0) {
+      throw new DinomoError(
+        'REGION_FULL',
+        `the DPM index area is full (${this.headerU32(IndexHeader.entryCount)} keys); ` +
+          'raise indexBytes (or regionBytes) when formatting the region',
+      );
+    }
+    initBucket(this.region, bucket, this.table.version);
+    this.storeWord(bucket + IndexBucket.firstSlot, slot);
+    // The new bucket is complete before the link makes it reachable for readers.
+    this.storeWord(this.lastBucket + IndexBucket.overflow, BigInt(bucket));
+    this.setHeaderU32(IndexHeader.overflowBuckets, this.headerU32(IndexHeader.overflowBuckets) + 1);
+  }
+
+  /**
+   * Scans the key's bucket chain. Returns the region offset of the key's slot (and sets foundEntry),
+   * or -1; either way sets emptySlot (first free slot, -1 if none) and lastBucket.
+   */
+  private findSlot(key: Uint8Array, hash: number, fp: number): number {
+    const view = this.region.view;
+    const t = this.table;
+    let bucket = t.bucketsOffset + (hash & (t.bucketCount - 1)) * IndexBucket.bytes;
+    this.emptySlot = -1;
+    for (let hops = 0; ; hops++) {
+      assert(hops <= this.chainHopsMax(), 'index bucket chains are acyclic');
+      for (let s = 0; s < IndexBucket.slotCount; s++) {
+        const at = bucket + IndexBucket.firstSlot + s * 8;
+        const lo = view.getUint32(at, true);
+        const hi = view.getUint32(at + 4, true);
+        if (hi === 0 && lo === 0) {
+          if (this.emptySlot < 0) this.emptySlot = at;
+          continue;
+        }
+        if (slotFingerprint(hi) !== fp) continue;
+        const entryOffset = slotEntryOffset(hi, lo);
+        this.checkEntryOffset(entryOffset);
+        if (entryKeyEquals(this.region.bytes, view, entryOffset, key)) {
+          this.foundEntry = entryOffset;
+          return at;
+        }
+      }
+      const next = getU64(view, bucket + IndexBucket.overflow);
+      if (next === 0) break;
+      bucket = next;
+    }
+    this.lastBucket = bucket;
+    return -1;
+  }
+
+  /** Doubles the table if the other half has room (see growTable); true when it grew. */
+  private tryGrow(): boolean {
+    const grown = growTable(this.region, this.table);
+    if (grown === null) return false;
+    Object.assign(this.table, grown);
+    return true;
+  }
+
+  /** Takes one bucket from the bump allocator of the half at `halfStart`; 0 when it is full. */
+  private allocBucket(halfStart: number): number {
+    const bump = this.headerU64(IndexHeader.bumpOffset);
+    if (bump + IndexBucket.bytes > halfStart + this.headerU64(IndexHeader.halfBytes)) return 0;
+    setU64(this.region.view, this.at + IndexHeader.bumpOffset, bump + IndexBucket.bytes);
+    return bump;
+  }
+
+  /** Adjusts a block's live-entry count; frees a `merged` block whose last live entry died. */
+  private addLive(entryOffset: number, delta: 1 | -1, freed: number[]): void {
+    const g = this.region.geometry;
+    const block =
+      g.blocksOffset + Math.floor((entryOffset - g.blocksOffset) / g.blockBytes) * g.blockBytes;
+    const live = loadU32(this.region, block + Block.liveEntries) + delta;
+    assert(live >= 0, 'a block never has fewer than zero live entries');
+    storeU32(this.region, block + Block.liveEntries, live);
+    if (live === 0 && loadU32(this.region, block + Block.state) === BlockState.merged) {
+      storeU32(this.region, block + Block.state, BlockState.free);
+      freed.push(block);
+    }
+  }
+
+  private checkEntryOffset(entryOffset: number): void {
+    const g = this.region.geometry;
+    assert(
+      entryOffset >= g.blocksOffset && entryOffset < g.blocksOffset + g.blockCount * g.blockBytes,
+      'index slots point into the block area',
+    );
+  }
+
+  private chainHopsMax(): number {
+    return this.headerU64(IndexHeader.halfBytes) / IndexBucket.bytes;
+  }
+
+  private activeHalfStart(): number {
+    const half = this.headerU32(IndexHeader.activeHalf);
+    return this.headerU64(IndexHeader.dataOffset) + half * this.headerU64(IndexHeader.halfBytes);
+  }
+
+  private storeWord(at: number, value: bigint): void {
+    Atomics.store(this.region.i64, at / 8, value);
+  }
+
+  private headerU32(field: number): number {
+    return this.region.view.getUint32(this.at + field, true);
+  }
+
+  private setHeaderU32(field: number, value: number): void {
+    this.region.view.setUint32(this.at + field, value, true);
+  }
+
+  private headerU64(field: number): number {
+    return getU64(this.region.view, this.at + field);
+  }
+}

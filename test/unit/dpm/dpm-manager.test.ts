@@ -1,0 +1,176 @@
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { isDinomoError } from '../../../src/errors/index.js';
+import { DpmManagerCore } from '../../../src/dpm/dpm-manager-core.js';
+import { DpmManagerService } from '../../../src/dpm/dpm-manager-service.js';
+import type { DpmToKnMessage } from '../../../src/dpm/dpm-protocol.js';
+import { Block, lsnOf } from '../../../src/dpm/layout.js';
+import { Entry } from '../../../src/dpm/log-entry.js';
+import { mergeChain, type MergeResult } from '../../../src/dpm/merge.js';
+import type { Region } from '../../../src/dpm/region.js';
+import { FakeKn, makeRegion } from './dpm-test-kit.js';
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return isDinomoError(err) ? err.code : String(err);
+  }
+  return 'no error';
+}
+
+/** Runs every merge the core asks for, inline, until no chain needs one. */
+function drain(region: Region, core: DpmManagerCore<string>): string[] {
+  const satisfied: string[] = [];
+  for (let round = 0; round < 100; round++) {
+    const ranks = core.chainsNeedingMerge();
+    if (ranks.length === 0) return satisfied;
+    for (const rank of ranks) {
+      core.startMerge(rank);
+      const report = core.onMergeResult(rank, mergeChain(region, rank, 3));
+      satisfied.push(...report.satisfied.map((s) => s.token));
+    }
+  }
+  throw new Error('merges did not converge');
+}
+
+describe('DpmManagerCore', () => {
+  it('allocates blocks and settles merge waits as merges progress', () => {
+    const region = makeRegion({ chains: 2, blocks: 4 });
+    const core = new DpmManagerCore<string>(region, { maxWaiters: 10 });
+    const kn = new FakeKn(region, (rank) => core.alloc(rank).blockOffset, 1);
+    expect(core.chainsNeedingMerge()).toEqual([]);
+    for (let i = 0; i < 8; i++) kn.put(`k${i}`, 'v', 1, i + 1);
+    kn.commit();
+    const target = lsnOf(kn.blockSeq, kn.committedBytes);
+    expect(core.waitMerged(1, lsnOf(kn.blockSeq, Block.headerBytes), 'already')).not.toBeNull();
+    expect(core.waitMerged(1, target, 'w1')).toBeNull();
+    expect(core.waitMerged(1, target + 1, 'w-later')).toBeNull();
+    expect(core.chainsNeedingMerge()).toEqual([1]);
+    core.startMerge(1);
+    expect(core.chainsNeedingMerge()).toEqual([]); // one task per chain
+    expect(core.onMergeResult(1, mergeChain(region, 1, 3)).satisfied).toEqual([]);
+    expect(drain(region, core)).toEqual(['w1']);
+    expect(core.stats().merges).toMatchObject({ pendingWaiters: 1, entriesMerged: 8, running: 0 });
+    // The later waiter is settled once more is committed and merged.
+    kn.put('more', 'v', 1, 100);
+    kn.commit();
+    expect(drain(region, core)).toEqual(['w-later']);
+    expect(core.stats().merges.pendingWaiters).toBe(0);
+  });
+
+  it('returns the new block generation and sequence from alloc', () => {
+    const region = makeRegion({ chains: 1, blocks: 2 });
+    const core = new DpmManagerCore<string>(region, { maxWaiters: 1 });
+    expect(core.alloc(0)).toMatchObject({ generation: 1, blockSeq: 0 });
+    expect(core.alloc(0)).toMatchObject({ generation: 1, blockSeq: 1 });
+    expect(codeOf(() => core.alloc(0))).toBe('REGION_FULL');
+    expect(core.stats().space.blocksFree).toBe(0);
+  });
+
+  it('bounds pending waits with OVERLOADED and validates requests', () => {
+    const region = makeRegion({ chains: 1, blocks: 2 });
+    const core = new DpmManagerCore<string>(region, { maxWaiters: 2 });
+    core.waitMerged(0, 1e6, 'a');
+    core.waitMerged(0, 1e6, 'b');
+    expect(codeOf(() => core.waitMerged(0, 1e6, 'c'))).toBe('OVERLOADED');
+    expect(codeOf(() => core.waitMerged(5, 1, 'd'))).toBe('INVALID_OPTION');
+    expect(codeOf(() => core.waitMerged(0, -1, 'e'))).toBe('INVALID_OPTION');
+    const closed = core.failAllWaiters({ code: 'CLOSED', message: 'stop' });
+    expect(closed.failed.map((f) => f.token)).toEqual(['a', 'b']);
+  });
+
+  it('fails the waits of a corrupt chain and stops scheduling it', () => {
+    const region = makeRegion({ chains: 1, blocks: 2 });
+    const core = new DpmManagerCore<string>(region, { maxWaiters: 4 });
+    const kn = new FakeKn(region, (rank) => core.alloc(rank).blockOffset, 0);
+    kn.put('a', '1', 1, 1);
+    const bad = kn.put('b', '2', 1, 2);
+    kn.commit();
+    region.bytes[bad + Entry.key] = 0x7a;
+    core.waitMerged(0, lsnOf(kn.blockSeq, kn.committedBytes), 'w');
+    core.startMerge(0);
+    const report = core.onMergeResult(0, mergeChain(region, 0, 10));
+    expect(report.failed).toMatchObject([{ token: 'w', error: { code: 'CORRUPT' } }]);
+    expect(core.chainsNeedingMerge()).toEqual([]);
+    expect(core.stats().merges.corruptChains).toEqual([0]);
+    expect(codeOf(() => core.waitMerged(0, 1e9, 'x'))).toBe('CORRUPT');
+  });
+
+  it('does not loop on a chain whose merge was skipped until the periodic tick', () => {
+    const region = makeRegion({ chains: 1, blocks: 2 });
+    const core = new DpmManagerCore<string>(region, { maxWaiters: 4 });
+    const kn = new FakeKn(region, (rank) => core.alloc(rank).blockOffset, 0);
+    kn.put('a', '1', 1, 1);
+    kn.commit();
+    core.startMerge(0);
+    const skipped: MergeResult = {
+      applied: 0,
+      mergedLsn: 0,
+      freedBlocks: [],
+      reachedCommit: false,
+      skipped: true,
+      indexFull: false,
+      corruption: null,
+    };
+    core.onMergeResult(0, skipped);
+    expect(core.chainsNeedingMerge()).toEqual([]);
+    core.clearStalled();
+    expect(core.chainsNeedingMerge()).toEqual([0]);
+  });
+});
+
+describe('DpmManagerService', () => {
+  function request(port: MessagePort, msg: unknown): Promise<DpmToKnMessage> {
+    return new Promise((resolve) => {
+      port.once('message', (reply: DpmToKnMessage) => resolve(reply));
+      port.postMessage(msg);
+    });
+  }
+
+  it('serves alloc and wait-merged over a port and merges until caught up', async () => {
+    const region = makeRegion({ chains: 1, blocks: 3 });
+    const service = new DpmManagerService(region, {
+      runMerge: (rank, maxEntries) => Promise.resolve(mergeChain(region, rank, maxEntries)),
+      maxWaiters: 8,
+      mergeBatchEntries: 2,
+      maxConcurrentMerges: 1,
+    });
+    const { port1, port2 } = new MessageChannel();
+    service.attach(port1);
+    const alloc = await request(port2, { type: 'alloc', id: 1, rank: 0 });
+    expect(alloc).toMatchObject({ type: 'alloc-ok', id: 1, generation: 1, blockSeq: 0 });
+    const block = alloc.type === 'alloc-ok' ? alloc.blockOffset : 0;
+    const kn = new FakeKn(region, () => block, 0);
+    for (let i = 0; i < 9; i++) kn.put(`k${i}`, 'v', 1, i + 1);
+    kn.commit();
+    const target = lsnOf(kn.blockSeq, kn.committedBytes);
+    const merged = await request(port2, { type: 'wait-merged', id: 2, rank: 0, lsn: target });
+    expect(merged).toEqual({ type: 'merged', id: 2, mergedLsn: target });
+    expect(service.core.stats().merges.tasksRun).toBeGreaterThanOrEqual(5);
+    const bad = await request(port2, { type: 'alloc', id: 3, rank: 9 });
+    expect(bad).toMatchObject({ type: 'error', id: 3, code: 'INVALID_OPTION' });
+    const unknown = await request(port2, { type: 'nonsense', id: 4 });
+    expect(unknown).toMatchObject({ type: 'error', id: 4, code: 'INTERNAL' });
+    await service.stop();
+    port2.close();
+  });
+
+  it('fails pending waits with CLOSED on stop', async () => {
+    const region = makeRegion({ chains: 1, blocks: 2 });
+    const service = new DpmManagerService(region, {
+      runMerge: (rank, maxEntries) => Promise.resolve(mergeChain(region, rank, maxEntries)),
+      maxWaiters: 8,
+      mergeBatchEntries: 100,
+      maxConcurrentMerges: 1,
+    });
+    const replies: DpmToKnMessage[] = [];
+    const port = { postMessage: (msg: DpmToKnMessage) => replies.push(msg) };
+    service.onKnMessage(port, { type: 'wait-merged', id: 7, rank: 0, lsn: 1e9 });
+    expect(replies).toEqual([]);
+    await service.stop();
+    expect(replies).toMatchObject([{ type: 'error', id: 7, code: 'CLOSED' }]);
+    service.onKnMessage(port, { type: 'alloc', id: 8, rank: 0 });
+    expect(replies[1]).toMatchObject({ type: 'error', id: 8, code: 'CLOSED' });
+  });
+});
