@@ -16,6 +16,8 @@ export interface ClusterStats {
     blocksUsed: number;
     blocksTotal: number;
     blockBytes: number;
+    /** Committed log bytes the merge has not applied to the index yet (0 once merges caught up). */
+    unmergedBytes: number;
   };
   cache: { bytesUsed: number; capacityBytes: number; values: number; shortcuts: number };
   errors: number;
