@@ -118,12 +118,28 @@ export class IndexReader {
         if ((hi === 0 && lo === 0) || slotFingerprint(hi) !== fp) continue;
         if (this.readEntry(slotEntryOffset(hi, lo), sizeHintBytes(slotSizeClass(hi)), key))
           return true;
+        if (!this.inconsistent && this.slotChanged(bucket + at, hi, lo)) {
+          this.inconsistent = true;
+          return false;
+        }
       }
       bucket =
         view.getUint32(IndexBucket.overflow, true) +
         view.getUint32(IndexBucket.overflow + 4, true) * 2 ** 32;
     }
     return false;
+  }
+
+  /**
+   * After an entry with another key: was the slot replaced meanwhile? A slot that still holds the
+   * same word still points into a block with a live entry, which therefore was not freed or reused,
+   * so the mismatch is a true fingerprint collision. A changed slot means the entry read may have
+   * come from a reused block: the lookup must start over, or it could report a false "not found".
+   * Costs one RT, and only on a fingerprint match with the wrong key.
+   */
+  private slotChanged(slotOffset: number, hi: number, lo: number): boolean {
+    const word = this.fabric.read64(slotOffset);
+    return word !== ((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
   }
 
   private readDescriptor(): void {
