@@ -87,7 +87,8 @@ export function readEntryHeader(view: DataView, at: number, out: EntryHeader): E
   out.valueLen = view.getUint32(at + Entry.valueLen, true);
   out.generation = view.getUint32(at + Entry.generation, true);
   out.epoch = view.getUint32(at + Entry.epoch, true);
-  out.seq = view.getUint32(at + Entry.seqHi, true) * 0x1_0000_0000 + view.getUint32(at + Entry.seqLo, true);
+  out.seq =
+    view.getUint32(at + Entry.seqHi, true) * 0x1_0000_0000 + view.getUint32(at + Entry.seqLo, true);
   return out;
 }
 
@@ -111,12 +112,22 @@ export function entryIsValid(buf: Uint8Array, view: DataView, at: number, limit:
 }
 
 /** Compares versions (epochA, seqA) and (epochB, seqB): negative, zero or positive. */
-export function compareVersions(epochA: number, seqA: number, epochB: number, seqB: number): number {
+export function compareVersions(
+  epochA: number,
+  seqA: number,
+  epochB: number,
+  seqB: number,
+): number {
   return epochA !== epochB ? epochA - epochB : seqA - seqB;
 }
 
 /** True when the key stored in the entry at `buf[at]` equals `key`. */
-export function entryKeyEquals(buf: Uint8Array, view: DataView, at: number, key: Uint8Array): boolean {
+export function entryKeyEquals(
+  buf: Uint8Array,
+  view: DataView,
+  at: number,
+  key: Uint8Array,
+): boolean {
   if (view.getUint16(at + Entry.keyLen, true) !== key.length) return false;
   const start = at + Entry.key;
   for (let i = 0; i < key.length; i++) if (buf[start + i] !== key[i]) return false;

@@ -6,17 +6,38 @@
 export const ErrorCodes = {
   INVALID_KEY: { retriable: false, hint: 'Keys are strings or Uint8Arrays of 1 to 1024 bytes.' },
   INVALID_VALUE: { retriable: false, hint: 'Values are strings or Uint8Arrays of at most 1 MiB.' },
-  INVALID_OPTION: { retriable: false, hint: 'Fix the option named in the message; see docs/options.md.' },
-  OVERLOADED: { retriable: true, hint: 'A bounded queue is full; retry with backoff or lower the load.' },
-  TIMEOUT: { retriable: true, hint: 'No answer in time; the operation may or may not have taken effect.' },
+  INVALID_OPTION: {
+    retriable: false,
+    hint: 'Fix the option named in the message; see docs/options.md.',
+  },
+  OVERLOADED: {
+    retriable: true,
+    hint: 'A bounded queue is full; retry with backoff or lower the load.',
+  },
+  TIMEOUT: {
+    retriable: true,
+    hint: 'No answer in time; the operation may or may not have taken effect.',
+  },
   CLOSED: { retriable: false, hint: 'The cluster or client was stopped; start a new one.' },
   NOT_SUPPORTED: { retriable: false, hint: 'This feature is not available in this build yet.' },
-  MOVED: { retriable: true, hint: 'The slot moved to another KN thread; refresh the slot map and retry.' },
+  MOVED: {
+    retriable: true,
+    hint: 'The slot moved to another KN thread; refresh the slot map and retry.',
+  },
   TRYAGAIN: { retriable: true, hint: 'The slot is being handed over; retry shortly.' },
-  REGION_FULL: { retriable: true, hint: 'The DPM region has no free log block; raise regionBytes or wait for cleaning.' },
-  FENCED: { retriable: false, hint: 'This KN thread was fenced at the DPM; it must rejoin with a new identity.' },
+  REGION_FULL: {
+    retriable: true,
+    hint: 'The DPM region has no free log block; raise regionBytes or wait for cleaning.',
+  },
+  FENCED: {
+    retriable: false,
+    hint: 'This KN thread was fenced at the DPM; it must rejoin with a new identity.',
+  },
   CORRUPT: { retriable: false, hint: 'A DPM structure failed its checksum or bounds check.' },
-  WORKER_FAILED: { retriable: false, hint: 'A worker thread died; see the log and restart the cluster.' },
+  WORKER_FAILED: {
+    retriable: false,
+    hint: 'A worker thread died; see the log and restart the cluster.',
+  },
   INTERNAL: { retriable: false, hint: 'A bug in dinomo: please report it with the message.' },
 } as const satisfies Record<string, { retriable: boolean; hint: string }>;
 

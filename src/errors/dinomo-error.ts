@@ -25,7 +25,11 @@ export class DinomoError extends Error {
 }
 
 export function isDinomoError(value: unknown): value is DinomoError {
-  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    (value as Record<symbol, unknown>)[brand] === true
+  );
 }
 
 /** Errors cross threads as data: this is the envelope, and `fromWireError` turns it back at the edge. */

@@ -88,12 +88,16 @@ export class LocalFabric implements Fabric {
 
   private checkWord(offset: number): void {
     this.check(offset, 8);
-    if (offset % 8 !== 0) throw new DinomoError('CORRUPT', `8-byte access at unaligned offset ${offset}`);
+    if (offset % 8 !== 0)
+      throw new DinomoError('CORRUPT', `8-byte access at unaligned offset ${offset}`);
   }
 
   private checkFence(): void {
     if (this.fenceWords !== null && Atomics.load(this.fenceWords, this.fenceIndex) !== 0) {
-      throw new DinomoError('FENCED', 'this KN thread was fenced at the DPM; its writes are refused');
+      throw new DinomoError(
+        'FENCED',
+        'this KN thread was fenced at the DPM; its writes are refused',
+      );
     }
   }
 }

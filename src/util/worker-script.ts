@@ -12,7 +12,9 @@ export function workerScript(callerUrl: string, relative: string): URL {
   const fromSource = url.href.replace('/src/', '/dist/').replace(/\.ts$/, '.js');
   const resolved = new URL(fromSource.endsWith('.js') ? fromSource : `${fromSource}`);
   if (!existsSync(fileURLToPath(resolved))) {
-    throw new Error(`worker script ${fileURLToPath(resolved)} is missing: run \`npm run build\` first`);
+    throw new Error(
+      `worker script ${fileURLToPath(resolved)} is missing: run \`npm run build\` first`,
+    );
   }
   return resolved;
 }

@@ -71,7 +71,8 @@ describe('embedded cluster', () => {
     // Filler writes push the KN threads' local log copies past the tested keys, so the reads below
     // must come from the DAC, shortcuts or the index.
     const filler: Array<Promise<void>> = [];
-    for (let i = 0; i < 24_000; i++) filler.push((clients[i % 4] as KvClient).put(`filler:${i}`, 'f'.repeat(400)));
+    for (let i = 0; i < 24_000; i++)
+      filler.push((clients[i % 4] as KvClient).put(`filler:${i}`, 'f'.repeat(400)));
     await Promise.all(filler);
     expect(await check()).toBe(0);
     await waitForMerges(c);

@@ -82,7 +82,9 @@ describe('LogWriter', () => {
     log.commit();
     await log.switchBlock();
     const [first, second] = dpm.allocated as [number, number];
-    expect((Number(commitWord(region, first) >> 32n) & commitSealedBit) >>> 0).toBe(commitSealedBit);
+    expect((Number(commitWord(region, first) >> 32n) & commitSealedBit) >>> 0).toBe(
+      commitSealedBit,
+    );
     expect(log.currentBlockOffset).toBe(second);
     expect(log.blockGeneration).toBe(11);
     expect(log.lsnAt(64)).toBe(1 * 2 ** 32 + 64);
