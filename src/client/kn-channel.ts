@@ -36,6 +36,8 @@ export class KnChannel {
   private flushTimer: TimerHandle | null = null;
   private sweepTimer: TimerHandle | null = null;
   private closedWith: DinomoError | null = null;
+  private refusingWith: DinomoError | null = null;
+  private idleWaiters: Array<() => void> = [];
 
   constructor(post: (batch: Uint8Array) => void, clock: Clock, options: KnChannelOptions) {
     this.post = post;
@@ -49,6 +51,7 @@ export class KnChannel {
 
   submit(op: WireOpCode, key: Uint8Array, value: Uint8Array | null): Promise<RawResult> {
     if (this.closedWith !== null) return Promise.reject(this.closedWith);
+    if (this.refusingWith !== null) return Promise.reject(this.refusingWith);
     if (this.pending.size >= this.options.inflightMax) {
       return Promise.reject(
         new DinomoError(
@@ -76,10 +79,31 @@ export class KnChannel {
     readResponses(batch, (id, status, payload, code, message) => {
       const p = this.pending.get(id);
       if (p === undefined) return; // Timed out earlier; the late answer is dropped.
-      this.pending.delete(id);
+      this.settle(id);
       if (status === WireStatus.error && code !== null) p.reject(fromWireError({ code, message }));
       else p.resolve({ status, value: status === WireStatus.ok ? payload : null });
     });
+  }
+
+  /**
+   * Starts a graceful stop: new requests fail with `code`, the batch being built is sent now, and
+   * the promise resolves once every request in flight was answered (or timed out).
+   */
+  drain(code: ErrorCode, message: string): Promise<void> {
+    this.refusingWith = new DinomoError(code, message);
+    this.flushTimer?.cancel();
+    this.flush();
+    if (this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private settle(id: number): void {
+    this.pending.delete(id);
+    if (this.pending.size === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const wake of waiters) wake();
+    }
   }
 
   /** Fails every pending and future request with `code` (worker death, cluster stop). */
@@ -89,6 +113,7 @@ export class KnChannel {
     this.sweepTimer?.cancel();
     for (const p of this.pending.values()) p.reject(this.closedWith);
     this.pending.clear();
+    this.settle(0);
   }
 
   private flush(): void {

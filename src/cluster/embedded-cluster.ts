@@ -1,10 +1,19 @@
 import { MessageChannel } from 'node:worker_threads';
+import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
 import { fillOptions, type ClusterOptions, type FilledOptions } from '../config/index.js';
 import { Metadata } from '../dpm/layout.js';
 import { formatRegion, openRegion } from '../dpm/index.js';
 import { DinomoError } from '../errors/index.js';
 import { EmbeddedClient, KnChannel, type KvClient } from '../client/index.js';
-import { threadStatsBytes, type KnWorkerData } from '../kn/index.js';
+import {
+  embeddedLocation,
+  knControlActorName,
+  knThreadName,
+  threadStatsBytes,
+  type KnControlMessage,
+  type KnStopped,
+  type KnWorkerData,
+} from '../kn/index.js';
 import { evenSlotMap } from '../routing/index.js';
 import { systemClock, type Clock } from '../time/index.js';
 import { workerScript } from '../util/worker-script.js';
@@ -34,6 +43,8 @@ export class Cluster {
   private readonly clock: Clock;
   private readonly threads: KnThreadHandle[] = [];
   private manager: WorkerHandle | null = null;
+  /** The main thread's actor system: control traffic to KN threads (stop, ping) goes through it. */
+  private readonly actors: ActorSystem;
   private state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
   private failure: string | null = null;
 
@@ -46,6 +57,7 @@ export class Cluster {
     this.slotMap = evenSlotMap(ranks);
     this.writeSlotMap(1);
     this.statsBuffer = new SharedArrayBuffer(threadStatsBytes(ranks));
+    this.actors = ActorSystem.start({ ...embeddedLocation(process.pid, 'main'), clock });
   }
 
   /** Starts an embedded cluster. Bad options throw INVALID_OPTION (or NOT_SUPPORTED) and start nothing. */
@@ -104,18 +116,28 @@ export class Cluster {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    // Refuse new requests, send what is batched, and let every request in flight be answered:
+    // the KN threads acknowledge staged writes when they commit them.
+    await Promise.all(
+      this.threads.map((t) => t.channel.drain('CLOSED', 'the cluster is stopping')),
+    );
     await Promise.all(
       this.threads.map(async (t) => {
         t.handle.markStopping();
-        t.handle.worker.postMessage({ type: 'stop' });
-        await t.handle.waitFor(
-          (m) => (isType(m, 'stopped') ? true : undefined),
-          this.clock,
+        const control = this.actors.remoteRef<KnControlMessage>(
+          actorAddress(
+            systemAddress(embeddedLocation(process.pid, knThreadName(t.rank))),
+            knControlActorName,
+          ),
+        );
+        await this.actors.ask<KnControlMessage, KnStopped>(
+          control,
+          (replyTo) => ({ type: 'stop', replyTo }),
           stopTimeoutMs,
         );
         t.channel.close('CLOSED', 'the cluster was stopped');
       }),
-    ).catch(() => undefined);
+    ).catch((err: unknown) => console.error('dinomo: a KN thread did not stop cleanly:', err));
     if (this.manager !== null) {
       this.manager.markStopping();
       this.manager.worker.postMessage({ type: 'stop', id: 0 });
@@ -166,7 +188,17 @@ export class Cluster {
     const o = this.options;
     const { port1, port2 } = new MessageChannel();
     this.manager?.worker.postMessage({ type: 'attach', port: port2 }, [port2]);
-    const data: KnWorkerData & { managerPort: typeof port1 } = {
+    const control = new MessageChannel();
+    new PortTransport(
+      this.actors,
+      control.port1,
+      systemAddress(embeddedLocation(process.pid, knThreadName(rank))),
+    );
+    const data: KnWorkerData & {
+      managerPort: typeof port1;
+      controlPort: typeof port1;
+      mainPid: number;
+    } = {
       region: this.region,
       rank,
       knId,
@@ -179,12 +211,14 @@ export class Cluster {
       inflightMax: o.inflightMaxPerThread,
       controlTimeoutMs: o.requestTimeoutMs,
       managerPort: port1,
+      controlPort: control.port2,
+      mainPid: process.pid,
     };
     const handle = new WorkerHandle(
       workerScript(import.meta.url, '../kn/kn-worker.js'),
       `kn-${knId}-thread-${rank}`,
       data,
-      [port1],
+      [port1, control.port2],
       onDeath,
     );
     const channel = new KnChannel(
@@ -224,6 +258,7 @@ export class Cluster {
   }
 
   private async teardown(): Promise<void> {
+    this.actors.stop();
     const all = [
       ...this.threads.map((t) => t.handle),
       ...(this.manager === null ? [] : [this.manager]),

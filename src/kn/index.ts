@@ -19,3 +19,11 @@ export {
   type ThreadStatName,
 } from './thread-stats.js';
 export type { KnWorkerData } from './kn-worker-data.js';
+export {
+  embeddedLocation,
+  knControlActorName,
+  knThreadName,
+  type KnControlMessage,
+  type KnPong,
+  type KnStopped,
+} from './kn-control.js';

@@ -382,6 +382,11 @@ export class KnThread {
     this.scratchView = new DataView(this.scratch.buffer);
   }
 
+  /** Writes committed since the thread started. */
+  get committedEntries(): number {
+    return this.deps.stats[ThreadStat.committedEntries] as number;
+  }
+
   /** Copies cache and fabric counters into the shared stats record. */
   publishStats(): void {
     const { dac, fabric, stats } = this.deps;

@@ -3,10 +3,13 @@
  * endpoint (with this rank's fence word), the DAC, the index reader, the DPM manager channel, and
  * KnThread; then it feeds request batches from the parent port to KnThread and posts the answers.
  *
- * Messages from the parent: a Uint8Array = a request batch; { type: 'stop' } = finish, commit, exit.
- * Messages to the parent: { type: 'ready' }, Uint8Array = a response batch, { type: 'stopped' }.
+ * Data: the parent posts request batches (Uint8Array) on the worker port; answers go back the same way.
+ * Control: a `control` actor (kn-control.ts) answers `ping` and `stop` asks from the main thread's
+ * actor system, over a cbor-x PortTransport on `controlPort`. `{ type: 'ready' }` on the worker port
+ * says the thread started.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { ActorSystem, PortTransport, systemAddress } from '../actors/index.js';
 import { Metadata, Superblock } from '../dpm/layout.js';
 import { IndexReader, fenceWordOffset, openRegion } from '../dpm/index.js';
 import { LocalFabric } from '../fabric/index.js';
@@ -14,12 +17,20 @@ import { systemClock } from '../time/index.js';
 import { assert } from '../util/assert.js';
 import { Dac } from './dac.js';
 import { KnThread } from './kn-thread.js';
+import {
+  embeddedLocation,
+  knControlActorName,
+  knThreadName,
+  type KnControlMessage,
+} from './kn-control.js';
 import type { KnWorkerData } from './kn-worker-data.js';
 import { PortDpmControl } from './port-dpm-control.js';
 import { threadStatsView } from './thread-stats.js';
 
 interface StartData extends KnWorkerData {
   managerPort: MessagePort;
+  controlPort: MessagePort;
+  mainPid: number;
 }
 
 async function main(): Promise<void> {
@@ -58,17 +69,30 @@ async function main(): Promise<void> {
     },
   );
   await thread.start();
-  port.on('message', (message: Uint8Array | { type: 'stop' }) => {
-    if (message instanceof Uint8Array) {
-      thread.enqueue(message);
-      return;
-    }
-    void thread.quiesce().then(() => {
+  port.on('message', (message: Uint8Array) => thread.enqueue(message));
+  const actors = ActorSystem.start({
+    ...embeddedLocation(data.mainPid, knThreadName(data.rank)),
+    clock: systemClock,
+  });
+  new PortTransport(
+    actors,
+    data.controlPort,
+    systemAddress(embeddedLocation(data.mainPid, 'main')),
+  );
+  actors.spawn<null, KnControlMessage>(knControlActorName, {
+    initialState: null,
+    handle: async (state, msg, ctx) => {
+      if (msg.type === 'ping') {
+        ctx.reply(msg.replyTo, { rank: data.rank });
+        return state;
+      }
+      await thread.quiesce();
       thread.publishStats();
       dpm.close();
-      port.postMessage({ type: 'stopped' });
+      ctx.reply(msg.replyTo, { rank: data.rank, committedEntries: thread.committedEntries });
       port.close();
-    });
+      return state;
+    },
   });
   thread.publishStats();
   port.postMessage({ type: 'ready' });

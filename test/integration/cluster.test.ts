@@ -182,6 +182,27 @@ describe('embedded cluster', () => {
     expect(await codeOf(kv.get('a'))).toBe('CLOSED');
   });
 
+  it('acknowledges writes issued right before stop, and refuses later ones with CLOSED', async () => {
+    const c = await start({
+      threadsPerKn: 2,
+      regionBytes: 32 * MiB,
+      blockBytes: 2 * MiB,
+      groupCommitUs: 50_000,
+    });
+    const kv = c.client();
+    // A long commit window: these writes are staged, not yet committed, when stop begins.
+    const writes = Array.from({ length: 500 }, (_, i) => kv.put(`s:${i}`, `v${i}`));
+    const stopping = c.stop();
+    const late = kv.put('late', 'x');
+    await stopping;
+    cluster = null;
+    const results = await Promise.allSettled(writes);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect(await codeOf(late)).toBe('CLOSED');
+    expect(c.stats().ops.puts).toBe(500);
+    expect(c.stats().dpm.unmergedBytes).toBe(0); // The DPM merged everything before it stopped.
+  });
+
   it('refuses bad options before starting anything', async () => {
     expect(await codeOf(Cluster.start({ kns: 0 }))).toBe('INVALID_OPTION');
     expect(await codeOf(Cluster.start({ blockBytes: 12345 }))).toBe('INVALID_OPTION');

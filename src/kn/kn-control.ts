@@ -1,0 +1,33 @@
+import type { ReplyTo } from '../actors/index.js';
+
+/**
+ * The control protocol of a KN thread, carried by the actor runtime (a `control` actor in each KN
+ * worker, reached from the main thread over a cbor-x PortTransport). The data path does not use
+ * actors: request batches travel on the worker port (DESIGN.md section 9).
+ */
+export type KnControlMessage =
+  { type: 'stop'; replyTo: ReplyTo<KnStopped> } | { type: 'ping'; replyTo: ReplyTo<KnPong> };
+
+/** Answer to `stop`: every queued request was answered and every staged write committed. */
+export interface KnStopped {
+  rank: number;
+  committedEntries: number;
+}
+
+export interface KnPong {
+  rank: number;
+}
+
+export const knControlActorName = 'control';
+
+/** Actor-system location of the main thread and of KN thread `rank` in an embedded cluster. */
+export function embeddedLocation(
+  pid: number,
+  thread: string,
+): { node: string; process: number; thread: string } {
+  return { node: 'embedded', process: pid, thread };
+}
+
+export function knThreadName(rank: number): string {
+  return `kn-${rank}`;
+}
