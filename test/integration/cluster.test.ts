@@ -193,12 +193,12 @@ describe('embedded cluster', () => {
     // A long commit window: these writes are staged, not yet committed, when stop begins.
     const writes = Array.from({ length: 500 }, (_, i) => kv.put(`s:${i}`, `v${i}`));
     const stopping = c.stop();
-    const late = kv.put('late', 'x');
+    const late = codeOf(kv.put('late', 'x')); // Observed at once: it is refused synchronously.
     await stopping;
     cluster = null;
     const results = await Promise.allSettled(writes);
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    expect(await codeOf(late)).toBe('CLOSED');
+    expect(await late).toBe('CLOSED');
     expect(c.stats().ops.puts).toBe(500);
     expect(c.stats().dpm.unmergedBytes).toBe(0); // The DPM merged everything before it stopped.
   });
