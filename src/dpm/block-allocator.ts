@@ -1,6 +1,6 @@
 import { DinomoError } from '../errors/index.js';
 import { assert } from '../util/assert.js';
-import { Block, BlockState, Chain, blockMagic, lsnOf } from './layout.js';
+import { Block, BlockState, Chain, blockMagic, cleanerChainRank, lsnOf } from './layout.js';
 import {
   blockIndexOf,
   chainRecordOffset,
@@ -17,6 +17,16 @@ export interface SpaceStats {
   bytesUsed: number;
 }
 
+export interface AllocatorOptions {
+  /**
+   * Free blocks KN chains may not take: they are kept for the cleaner, which needs a destination
+   * block to free space (copying a victim's live entries out before the victim can be freed). Without
+   * a reserve, KN chains could take the last free block and leave the region full for good even
+   * though most of it is dead. Default 0.
+   */
+  cleanerReserve?: number;
+}
+
 /** lsnOf keeps blockSeq * 2^32 below 2^53, so a chain may use 2^21 block sequence numbers. */
 export const blockSeqLimit = 2 ** 21;
 
@@ -29,11 +39,19 @@ export class BlockAllocator {
   private readonly region: Region;
   private readonly ring: Int32Array;
   private readonly isFree: Uint8Array;
+  private readonly reserve: number;
   private head = 0;
   private count = 0;
 
-  constructor(region: Region) {
+  constructor(region: Region, options: AllocatorOptions = {}) {
     this.region = region;
+    this.reserve = options.cleanerReserve ?? 0;
+    assert(
+      Number.isInteger(this.reserve) &&
+        this.reserve >= 0 &&
+        this.reserve < region.geometry.blockCount,
+      'the cleaner reserve is a whole number of blocks below the block count',
+    );
     this.ring = new Int32Array(region.geometry.blockCount);
     this.isFree = new Uint8Array(region.geometry.blockCount);
     this.rebuildFromRegion();
@@ -75,18 +93,15 @@ export class BlockAllocator {
     if (seq >= blockSeqLimit) {
       throw new DinomoError('REGION_FULL', `chain ${rank} used all ${blockSeqLimit} block numbers`);
     }
-    if (this.count === 0) {
+    if (!this.hasBlockForChain()) {
       throw new DinomoError(
         'REGION_FULL',
-        `all ${g.blockCount} log blocks are in use; wait for merges to free some or raise regionBytes`,
+        `all ${g.blockCount} log blocks are in use (${this.count} kept for the cleaner); wait for ` +
+          'merges and cleaning to free some or raise regionBytes',
       );
     }
-    const block = g.blocksOffset + this.pop() * g.blockBytes;
-    assert(
-      loadU32(this.region, block + Block.state) === BlockState.free,
-      'allocated blocks are free',
-    );
-    this.stampHeader(block, rank, seq);
+    const block = this.popFree();
+    this.stampHeader(block, rank, seq, BlockState.chain);
     view.setUint32(chain + Chain.nextBlockSeq, seq + 1, true);
     const tail = loadU64(this.region, chain + Chain.tailBlock);
     if (loadU64(this.region, chain + Chain.headBlock) === 0) {
@@ -98,6 +113,35 @@ export class BlockAllocator {
       storeU64(this.region, chain + Chain.tailBlock, block);
     }
     Atomics.add(this.region.i32, (chain + Chain.blocksInChain) / 4, 1);
+    return block;
+  }
+
+  /** True when a KN chain may take a block now (more blocks are free than the cleaner reserve). */
+  hasBlockForChain(): boolean {
+    return this.count > this.reserve;
+  }
+
+  /** Free blocks that only the cleaner may take (see AllocatorOptions.cleanerReserve). */
+  get cleanerReserve(): number {
+    return this.reserve;
+  }
+
+  /** Free blocks, the cleaner reserve included. */
+  get freeCount(): number {
+    return this.count;
+  }
+
+  /**
+   * Takes a free block for the cleaner (the reserve included): a new generation, chain rank
+   * `cleanerChainRank`, state `cleanerOpen`, linked into no chain. `seq` is informational (the
+   * cleaner numbers its blocks). Returns its region offset.
+   */
+  allocateCleanerBlock(seq: number): number {
+    if (this.count === 0) {
+      throw new DinomoError('REGION_FULL', 'no free log block for the cleaner');
+    }
+    const block = this.popFree();
+    this.stampHeader(block, cleanerChainRank, seq >>> 0, BlockState.cleanerOpen);
     return block;
   }
 
@@ -121,7 +165,16 @@ export class BlockAllocator {
     };
   }
 
-  private stampHeader(block: number, rank: number, seq: number): void {
+  private popFree(): number {
+    const block = this.region.geometry.blocksOffset + this.pop() * this.region.geometry.blockBytes;
+    assert(
+      loadU32(this.region, block + Block.state) === BlockState.free,
+      'allocated blocks are free',
+    );
+    return block;
+  }
+
+  private stampHeader(block: number, rank: number, seq: number, state: number): void {
     const view = this.region.view;
     const generation = (loadU32(this.region, block + Block.generation) + 1) >>> 0 || 1;
     this.region.bytes.fill(0, block + Block.liveEntries, block + Block.headerBytes);
@@ -132,7 +185,7 @@ export class BlockAllocator {
     storeU32(this.region, block + Block.chainRank, rank);
     storeU32(this.region, block + Block.blockSeq, seq);
     storeU32(this.region, block + Block.mergedBytes, 0);
-    storeU32(this.region, block + Block.state, BlockState.chain);
+    storeU32(this.region, block + Block.state, state);
   }
 
   private push(blockIndex: number): void {

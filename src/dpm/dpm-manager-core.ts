@@ -1,6 +1,7 @@
 import { DinomoError, toWireError, type WireError } from '../errors/index.js';
 import { assert } from '../util/assert.js';
 import { BlockAllocator, type SpaceStats } from './block-allocator.js';
+import { CleanerPlanner, type CleanerOptions, type CleanerStats } from './cleaner-planner.js';
 import { IndexWriter, type IndexStats } from './index-writer.js';
 import { Block, Chain, commitSealedBit } from './layout.js';
 import type { MergeResult } from './merge.js';
@@ -9,6 +10,13 @@ import { chainRecordOffset, loadU32, loadU64, type Region } from './region.js';
 export interface ManagerCoreOptions {
   /** Most "wait until merged" requests pending at once; more are refused with OVERLOADED. */
   maxWaiters: number;
+  /** Cleaning policy (cleaner-planner.ts). */
+  cleaner?: CleanerOptions;
+  /**
+   * Free blocks only the cleaner may take, so that cleaning can always get a destination block and
+   * free space. Default 1, or 0 for a region formatted with no block to spare (two per chain).
+   */
+  cleanerReserveBlocks?: number;
 }
 
 export interface AllocResult {
@@ -30,6 +38,7 @@ export interface ManagerStats {
   space: SpaceStats;
   merges: MergeStats;
   index: IndexStats;
+  cleaning: CleanerStats;
 }
 
 /** Waiters a merge result settled: satisfied ones with the chain's merged lsn, failed ones with why. */
@@ -51,6 +60,7 @@ interface Waiter<T> {
  */
 export class DpmManagerCore<T> {
   readonly allocator: BlockAllocator;
+  readonly cleaner: CleanerPlanner;
   private readonly region: Region;
   private readonly maxWaiters: number;
   private readonly waiters = new Map<number, Waiter<T>[]>();
@@ -67,11 +77,16 @@ export class DpmManagerCore<T> {
     assert(options.maxWaiters > 0, 'maxWaiters is positive');
     this.region = region;
     this.maxWaiters = options.maxWaiters;
-    this.allocator = new BlockAllocator(region);
+    const { blockCount, chainCount } = region.geometry;
+    const cleanerReserve = options.cleanerReserveBlocks ?? Math.min(1, blockCount - 2 * chainCount);
+    this.allocator = new BlockAllocator(region, { cleanerReserve });
+    this.cleaner = new CleanerPlanner(region, this.allocator, options.cleaner);
   }
 
   alloc(rank: number): AllocResult {
     const blockOffset = this.allocator.allocate(rank);
+    // Fewer free blocks may mean space pressure: let the cleaner look again.
+    this.cleaner.markDirty();
     return {
       blockOffset,
       generation: loadU32(this.region, blockOffset + Block.generation),
@@ -128,6 +143,8 @@ export class DpmManagerCore<T> {
     this.entriesMerged += result.applied;
     this.blocksFreed += result.freedBlocks.length;
     this.allocator.release(result.freedBlocks);
+    // Merged entries change live counts, and a retired head is a new cleaning candidate.
+    if (!result.skipped) this.cleaner.markDirty();
     const report: WaiterReport<T> = { satisfied: [], failed: [] };
     // Settle first: a pass that stopped at a bad entry may still have merged what waiters asked for.
     this.settleWaiters(rank, report);
@@ -184,6 +201,7 @@ export class DpmManagerCore<T> {
         corruptChains: [...this.corrupt.keys()],
       },
       index: new IndexWriter(this.region).stats(),
+      cleaning: this.cleaner.stats(),
     };
   }
 

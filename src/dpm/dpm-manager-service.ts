@@ -1,5 +1,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { DinomoError, toWireError, type WireError } from '../errors/index.js';
+import type { CleanerOptions } from './cleaner-planner.js';
+import type { CleanRequest, CleanResult } from './cleaner.js';
 import { DpmManagerCore, type WaiterReport } from './dpm-manager-core.js';
 import type { DpmToKnMessage, KnToDpmMessage } from './dpm-protocol.js';
 import type { MergeResult } from './merge.js';
@@ -18,6 +20,16 @@ export interface ManagerServiceOptions {
   mergeBatchEntries: number;
   /** Most merge tasks in flight at once (the merge pool's thread count). */
   maxConcurrentMerges: number;
+  /** Runs one cleaning task somewhere (cleaner.ts); without it the manager never cleans. */
+  runClean?: (request: CleanRequest) => Promise<CleanResult>;
+  cleaner?: CleanerOptions;
+  cleanerReserveBlocks?: number;
+}
+
+/** An alloc request waiting for cleaning (or merges) to free a block. */
+interface PendingAlloc {
+  token: ReplyToken;
+  rank: number;
 }
 
 /**
@@ -30,11 +42,18 @@ export class DpmManagerService {
   private readonly options: ManagerServiceOptions;
   private readonly ports = new Set<MessagePort>();
   private readonly inflight = new Set<Promise<void>>();
+  private readonly pendingAllocs: PendingAlloc[] = [];
   private stopping = false;
 
   constructor(region: Region, options: ManagerServiceOptions) {
     this.options = options;
-    this.core = new DpmManagerCore<ReplyToken>(region, { maxWaiters: options.maxWaiters });
+    this.core = new DpmManagerCore<ReplyToken>(region, {
+      maxWaiters: options.maxWaiters,
+      ...(options.cleaner === undefined ? {} : { cleaner: options.cleaner }),
+      ...(options.cleanerReserveBlocks === undefined
+        ? {}
+        : { cleanerReserveBlocks: options.cleanerReserveBlocks }),
+    });
   }
 
   /** Serves a KN thread's port. */
@@ -58,8 +77,7 @@ export class DpmManagerService {
     try {
       if (this.stopping) throw new DinomoError('CLOSED', 'the DPM manager is stopping');
       if (msg.type === 'alloc') {
-        const r = this.core.alloc(msg.rank);
-        reply(token, { type: 'alloc-ok', id: msg.id, ...r });
+        this.onAlloc(token, msg.rank);
         return;
       }
       const merged = this.core.waitMerged(msg.rank, msg.lsn, token);
@@ -70,11 +88,61 @@ export class DpmManagerService {
     }
   }
 
+  /**
+   * Allocates a block for chain `rank`. When KN chains may take no block right now but cleaning (or
+   * a running merge) may free one soon, the request waits in FIFO order instead of failing: a KN
+   * whose allocation fails fails its clients' writes with REGION_FULL, although the region is
+   * mostly dead data that cleaning reclaims within a task or two.
+   */
+  private onAlloc(token: ReplyToken, rank: number): void {
+    this.retryAllocs();
+    const blockFree = this.pendingAllocs.length === 0 && this.core.allocator.hasBlockForChain();
+    if (blockFree || !this.canWaitForBlock()) {
+      // Either a block is there, or nothing can free one: the allocator answers (or says REGION_FULL).
+      reply(token, { type: 'alloc-ok', id: token.id, ...this.core.alloc(rank) });
+      return;
+    }
+    this.pendingAllocs.push({ token, rank });
+    this.core.cleaner.markDirty();
+    this.pump();
+  }
+
+  /** True when an allocation may wait: cleaning runs, could start, or a merge may free a block. */
+  private canWaitForBlock(): boolean {
+    return (
+      this.options.runClean !== undefined &&
+      this.pendingAllocs.length < this.options.maxWaiters &&
+      (this.core.runningCount > 0 || this.core.cleaner.mayFreeSpace())
+    );
+  }
+
+  /** Serves waiting allocations while blocks are free; fails them once nothing can free a block. */
+  private retryAllocs(): void {
+    const pending = this.pendingAllocs;
+    while (pending.length > 0 && this.core.allocator.hasBlockForChain()) {
+      const { token, rank } = pending.shift() as PendingAlloc;
+      try {
+        reply(token, { type: 'alloc-ok', id: token.id, ...this.core.alloc(rank) });
+      } catch (err) {
+        reply(token, errorMessage(token.id, toWireError(err)));
+      }
+    }
+    if (pending.length === 0 || this.core.runningCount > 0 || this.core.cleaner.mayFreeSpace()) {
+      return;
+    }
+    this.failAllocs(toWireError(regionFull(this.core.stats().space.blocksTotal)));
+  }
+
+  private failAllocs(error: WireError): void {
+    for (const { token } of this.pendingAllocs.splice(0))
+      reply(token, errorMessage(token.id, error));
+  }
+
   /** Submits a merge task for every chain that has unmerged commits and no task running. */
   pump(): void {
     if (this.stopping) return;
     for (const rank of this.core.chainsNeedingMerge()) {
-      if (this.core.runningCount >= this.options.maxConcurrentMerges) return;
+      if (this.core.runningCount >= this.options.maxConcurrentMerges) break;
       this.core.startMerge(rank);
       const task: Promise<void> = this.options
         .runMerge(rank, this.options.mergeBatchEntries)
@@ -84,15 +152,38 @@ export class DpmManagerService {
         )
         .finally(() => {
           this.inflight.delete(task);
+          this.retryAllocs();
           this.pump();
         });
       this.inflight.add(task);
     }
+    this.pumpCleaning();
+  }
+
+  /** Starts a cleaning task when none runs and the planner finds victims (cleaner-planner.ts). */
+  private pumpCleaning(): void {
+    const runClean = this.options.runClean;
+    if (this.stopping || runClean === undefined) return;
+    const request = this.core.cleaner.nextTask(this.pendingAllocs.length > 0);
+    if (request === null) return;
+    const task: Promise<void> = runClean(request)
+      .then(
+        (result) => this.core.cleaner.onResult(request, result),
+        (err: unknown) => this.core.cleaner.onFailed(request, toWireError(err).message),
+      )
+      .finally(() => {
+        this.inflight.delete(task);
+        this.retryAllocs();
+        this.pump();
+      });
+    this.inflight.add(task);
   }
 
   /** The periodic re-check: chains that could not progress get another chance. */
   tick(): void {
     this.core.clearStalled();
+    this.core.cleaner.markDirty();
+    this.retryAllocs();
     this.pump();
   }
 
@@ -100,12 +191,21 @@ export class DpmManagerService {
   async stop(): Promise<void> {
     this.stopping = true;
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+    this.failAllocs(toWireError(new DinomoError('CLOSED', 'the DPM manager stopped')));
     answer(
       this.core.failAllWaiters(toWireError(new DinomoError('CLOSED', 'the DPM manager stopped'))),
     );
     for (const port of this.ports) port.close();
     this.ports.clear();
   }
+}
+
+function regionFull(blocksTotal: number): DinomoError {
+  return new DinomoError(
+    'REGION_FULL',
+    `all ${blocksTotal} log blocks are in use and cleaning cannot free one: the live data does ` +
+      'not fit; raise regionBytes',
+  );
 }
 
 function answer(report: WaiterReport<ReplyToken>): void {

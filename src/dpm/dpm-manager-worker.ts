@@ -14,8 +14,9 @@ import type {
   ParentToDpmMessage,
 } from './dpm-protocol.js';
 import { Superblock } from './layout.js';
+import type { CleanResult } from './cleaner.js';
 import type { MergeResult } from './merge.js';
-import type { MergeTaskInput } from './merge-task.js';
+import type { CleanTaskInput, MergeTaskInput } from './merge-task.js';
 import { openRegion } from './region.js';
 
 /** How often an idle manager re-checks the chains even without a doorbell (missed rings, stalls). */
@@ -43,13 +44,18 @@ function main(port: MessagePort): void {
   const data = workerData as DpmManagerWorkerData;
   const region = openRegion(data.region);
   const threads = Math.max(1, Math.floor(data.mergeThreads));
-  const pool = new Piscina<MergeTaskInput, MergeResult>({
+  // One thread more than merges may use: at most one cleaning task runs at a time, and it should
+  // not wait behind merges (nor hold a merge thread), since both only meet at the index lock.
+  const pool = new Piscina<MergeTaskInput | CleanTaskInput, MergeResult | CleanResult>({
     filename: workerScript(import.meta.url, './merge-task.js').href,
-    minThreads: threads,
-    maxThreads: threads,
+    minThreads: threads + 1,
+    maxThreads: threads + 1,
   });
   const service = new DpmManagerService(region, {
-    runMerge: (rank, maxEntries) => pool.run({ region: data.region, rank, maxEntries }),
+    runMerge: (rank, maxEntries) =>
+      pool.run({ region: data.region, rank, maxEntries }) as Promise<MergeResult>,
+    runClean: (request) =>
+      pool.run({ region: data.region, ...request }, { name: 'cleanTask' }) as Promise<CleanResult>,
     maxWaiters: data.maxWaiters ?? 4096,
     mergeBatchEntries: data.mergeBatchEntries ?? 4096,
     maxConcurrentMerges: threads,

@@ -62,6 +62,7 @@ export class IndexWriter {
   private emptySlot = -1;
   private lastBucket = 0;
   private foundEntry = 0;
+  private foundSlot = 0;
 
   constructor(region: Region) {
     this.region = region;
@@ -108,26 +109,80 @@ export class IndexWriter {
     const hash = hashKey(key);
     const fp = fingerprintOf(hash);
     const slotAt = this.findSlot(key, hash, fp);
+    const size = entryBytes(entry.keyLen, entry.valueLen);
     if (slotAt >= 0) {
       const oldEntry = this.foundEntry;
       const old = readEntryHeader(view, oldEntry, this.indexed);
       if (compareVersions(entry.epoch, entry.seq, old.epoch, old.seq) <= 0) return 'stale';
+      const oldSize = entryBytes(old.keyLen, old.valueLen);
       if (entry.op === EntryOp.put) {
         this.storeWord(slotAt, this.slotFor(fp, entryOffset, entry.keyLen, entry.valueLen));
-        this.addLive(entryOffset, 1, freed);
-        this.addLive(oldEntry, -1, freed);
+        this.addLive(entryOffset, 1, size, freed);
+        this.addLive(oldEntry, -1, oldSize, freed);
         return 'replaced';
       }
       this.storeWord(slotAt, 0n);
       this.setHeaderU32(IndexHeader.entryCount, this.headerU32(IndexHeader.entryCount) - 1);
-      this.addLive(oldEntry, -1, freed);
+      this.addLive(oldEntry, -1, oldSize, freed);
       return 'removed';
     }
     if (entry.op !== EntryOp.put) return 'absent';
     this.insertNew(key, hash, fp, this.slotFor(fp, entryOffset, entry.keyLen, entry.valueLen));
     this.setHeaderU32(IndexHeader.entryCount, this.headerU32(IndexHeader.entryCount) + 1);
-    this.addLive(entryOffset, 1, freed);
+    this.addLive(entryOffset, 1, size, freed);
     return 'inserted';
+  }
+
+  /**
+   * The cleaner's compare-and-replace: points the slot of the key stored at `copyOffset` (a copy of
+   * the entry at `oldOffset`: same key, value and version) at the copy, but only if the slot still
+   * points at `oldOffset`. False, having changed nothing, when a merge replaced or removed the key
+   * meanwhile; then the copy is dead. The size hint is recomputed for the copy (it has the same size).
+   */
+  repoint(oldOffset: number, copyOffset: number, freed: number[]): boolean {
+    assert(this.locked, 'repoint needs the index writer lock');
+    const { bytes, view } = this.region;
+    const copy = readEntryHeader(view, copyOffset, this.incoming);
+    const key = bytes.subarray(copyOffset + Entry.key, copyOffset + Entry.key + copy.keyLen);
+    const hash = hashKey(key);
+    const fp = fingerprintOf(hash);
+    if (this.findSlot(key, hash, fp) < 0 || this.foundEntry !== oldOffset) return false;
+    const slotAt = this.foundSlot;
+    const old = readEntryHeader(view, oldOffset, this.indexed);
+    assert(
+      old.keyLen === copy.keyLen &&
+        old.valueLen === copy.valueLen &&
+        compareVersions(old.epoch, old.seq, copy.epoch, copy.seq) === 0,
+      'a cleaner copy has the key, size and version of its original',
+    );
+    const size = entryBytes(copy.keyLen, copy.valueLen);
+    this.storeWord(slotAt, this.slotFor(fp, copyOffset, copy.keyLen, copy.valueLen));
+    this.addLive(copyOffset, 1, size, freed);
+    this.addLive(oldOffset, -1, size, freed);
+    return true;
+  }
+
+  /**
+   * Calls `fn` with the entry offset of every slot of the live table (overflow buckets included).
+   * For checks and tests that recompute the blocks' live counts from the index.
+   */
+  forEachIndexed(fn: (entryOffset: number) => void): void {
+    assert(this.locked, 'forEachIndexed needs the index writer lock');
+    const view = this.region.view;
+    const t = this.table;
+    for (let i = 0; i < t.bucketCount; i++) {
+      let bucket = t.bucketsOffset + i * IndexBucket.bytes;
+      for (let hops = 0; bucket !== 0; hops++) {
+        assert(hops <= this.chainHopsMax(), 'index bucket chains are acyclic');
+        for (let s = 0; s < IndexBucket.slotCount; s++) {
+          const at = bucket + IndexBucket.firstSlot + s * 8;
+          const lo = view.getUint32(at, true);
+          const hi = view.getUint32(at + 4, true);
+          if (hi !== 0 || lo !== 0) fn(slotEntryOffset(hi, lo));
+        }
+        bucket = getU64(view, bucket + IndexBucket.overflow);
+      }
+    }
   }
 
   /** The region offset of the entry indexed for `key`, or -1. For DPM-side checks and tests. */
@@ -218,6 +273,7 @@ export class IndexWriter {
         this.checkEntryOffset(entryOffset);
         if (entryKeyEquals(this.region.bytes, view, entryOffset, key)) {
           this.foundEntry = entryOffset;
+          this.foundSlot = at;
           return at;
         }
       }
@@ -245,14 +301,21 @@ export class IndexWriter {
     return bump;
   }
 
-  /** Adjusts a block's live-entry count; frees a `merged` block whose last live entry died. */
-  private addLive(entryOffset: number, delta: 1 | -1, freed: number[]): void {
+  /**
+   * Adjusts a block's live-entry and live-byte counts (`bytes` is the entry's padded size); frees a
+   * `merged` block whose last live entry died. Blocks the cleaner owns (`cleanerOpen`, `cleaning`)
+   * are never freed here: the cleaner frees them itself when it lets go of them.
+   */
+  private addLive(entryOffset: number, delta: 1 | -1, bytes: number, freed: number[]): void {
     const g = this.region.geometry;
     const block =
       g.blocksOffset + Math.floor((entryOffset - g.blocksOffset) / g.blockBytes) * g.blockBytes;
     const live = loadU32(this.region, block + Block.liveEntries) + delta;
-    assert(live >= 0, 'a block never has fewer than zero live entries');
+    const liveBytes = loadU32(this.region, block + Block.liveBytes) + delta * bytes;
+    assert(live >= 0 && liveBytes >= 0, 'a block never has fewer than zero live entries or bytes');
+    assert((live === 0) === (liveBytes === 0), 'live bytes are zero exactly when no entry is live');
     storeU32(this.region, block + Block.liveEntries, live);
+    storeU32(this.region, block + Block.liveBytes, liveBytes);
     if (live === 0 && loadU32(this.region, block + Block.state) === BlockState.merged) {
       storeU32(this.region, block + Block.state, BlockState.free);
       freed.push(block);

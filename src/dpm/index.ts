@@ -1,6 +1,6 @@
 /**
  * The DPM: region layout and formatting, the log entry format, the one-sided index (KN-side reader,
- * DPM-side writer), merge, block allocation and the manager (core logic, service, worker entry).
+ * DPM-side writer), merge, block allocation, log cleaning and the manager (core logic, service, worker entry).
  */
 import { workerScript } from '../util/worker-script.js';
 
@@ -30,7 +30,23 @@ export { IndexReader, lookupRetriesMax } from './index-reader.js';
 export { IndexWriter, type ApplyOutcome, type IndexStats } from './index-writer.js';
 export { indexBytesMin, sizeHintBytes, sizeHintClass, fingerprintOf } from './index-format.js';
 export { mergeChain, mergeChainThrough, type MergeResult } from './merge.js';
-export { BlockAllocator, blockSeqLimit, type SpaceStats } from './block-allocator.js';
+export {
+  BlockAllocator,
+  blockSeqLimit,
+  type AllocatorOptions,
+  type SpaceStats,
+} from './block-allocator.js';
+export {
+  cleanBlocks,
+  type CleanHooks,
+  type CleanRequest,
+  type CleanResult,
+  type CleanVictim,
+  type VictimOutcome,
+  type VictimState,
+} from './cleaner.js';
+export { checkLiveCounts, type LiveCountMismatch } from './cleaner-check.js';
+export { CleanerPlanner, type CleanerOptions, type CleanerStats } from './cleaner-planner.js';
 export {
   DpmManagerCore,
   type AllocResult,

@@ -74,10 +74,10 @@ export const Chain = {
 /**
  * Log block header: 64 bytes at the start of every block; entries follow.
  *
- *   0  u32 magic 'BLK1'          16 u32 state (free/chain/merged)   32 u64 next (newer block, 0 = none)
+ *   0  u32 magic 'BLK1'          16 u32 state (see BlockState)      32 u64 next (newer block, 0 = none)
  *   4  u32 generation            20 u32 chain rank                  40 u32 live entries (DPM)
- *   8  u32 commit bytes  \ one   24 u32 block seq in its chain      44..63 reserved
- *   12 u32 commit info   / u64   28 u32 merged bytes (DPM)
+ *   8  u32 commit bytes  \ one   24 u32 block seq in its chain      44 u32 live bytes (DPM)
+ *   12 u32 commit info   / u64   28 u32 merged bytes (DPM)          48..63 reserved
  *
  * The commit word (bytes 8..15) is written by the owning KN thread with one 8-byte store after the
  * batch data: `commitBytes` is the end of the committed entries (from the block start), `commitInfo`
@@ -97,11 +97,24 @@ export const Block = {
   mergedBytes: 28,
   next: 32,
   liveEntries: 40,
+  /**
+   * Padded bytes of the entries that index slots point to (u32, kept with liveEntries under the
+   * index writer lock). The cleaner compares it with the block size to pick blocks to compact.
+   */
+  liveBytes: 44,
 } as const;
 
 /** 'BLK1' little-endian. */
 export const blockMagic = 0x314b4c42;
-export const BlockState = { free: 0, chain: 1, merged: 2 } as const;
+/**
+ * Block states. `cleanerOpen` and `cleaning` belong to the cleaner (cleaner.ts): an open cleaner
+ * destination block (chain rank `cleanerChainRank`, entries indexed as soon as they are copied) and a
+ * merged block whose live entries are being copied out. Merges never free a block in either state;
+ * the cleaner does, under the index writer lock. A recovery pass may treat both like `merged`.
+ */
+export const BlockState = { free: 0, chain: 1, merged: 2, cleanerOpen: 3, cleaning: 4 } as const;
+/** The chain rank stamped on cleaner destination blocks: no KN chain has it (ranks stop at 0xfffe). */
+export const cleanerChainRank = 0xffff_ffff;
 export const commitSealedBit = 0x8000_0000;
 
 /**

@@ -1,3 +1,4 @@
+import { cleanBlocks, type CleanRequest, type CleanResult } from './cleaner.js';
 import { mergeChain, type MergeResult } from './merge.js';
 import { openRegion, type Region } from './region.js';
 import { superblockFormatIdOffset } from './layout.js';
@@ -6,6 +7,11 @@ export interface MergeTaskInput {
   region: SharedArrayBuffer;
   rank: number;
   maxEntries: number;
+}
+
+/** Input of the `cleanTask` export (run with `pool.run(input, { name: 'cleanTask' })`). */
+export interface CleanTaskInput extends CleanRequest {
+  region: SharedArrayBuffer;
 }
 
 /**
@@ -32,4 +38,13 @@ function regionFor(sab: SharedArrayBuffer): Region {
 /** The piscina task: one merge pass over one chain. Returns plain data (see MergeResult). */
 export default function mergeTask(input: MergeTaskInput): MergeResult {
   return mergeChain(regionFor(input.region), input.rank, input.maxEntries);
+}
+
+/**
+ * The piscina task for cleaning: copies the live entries of merged blocks into a cleaner block and
+ * frees them (cleaner.ts). It lives in this file so that it shares the pool and the region cache.
+ */
+export function cleanTask(input: CleanTaskInput): CleanResult {
+  const { region, ...request } = input;
+  return cleanBlocks(regionFor(region), request);
 }
