@@ -61,37 +61,25 @@ export class RecentWrites {
 
   /** Drops every record with lsn < `lsn` (their block was merged and its mirror is about to be reused). */
   dropBelow(lsn: number): number {
-    let dropped = 0;
-    for (const [hash, head] of this.byHash) {
-      let keep: RecentWrite | null = null;
-      for (let node: RecentWrite | null = head; node !== null;) {
-        const next: RecentWrite | null = node.next;
-        if (node.lsn < lsn) {
-          dropped++;
-          node.next = null;
-          if (this.spare.length < 1024) this.spare.push(node);
-        } else {
-          node.next = keep;
-          keep = node;
-        }
-        node = next;
-      }
-      if (keep === null) this.byHash.delete(hash);
-      else this.byHash.set(hash, keep);
-    }
-    this.entries -= dropped;
-    return dropped;
+    return this.dropMatching((node) => node.lsn < lsn);
   }
 
   /** Drops the records whose key matches `predicate` (ownership handoff of some slots). */
   dropWhere(predicate: (key: Uint8Array) => boolean): number {
+    return this.dropMatching((node) => predicate(entryKey(node.mirror, node.at)));
+  }
+
+  private dropMatching(drop: (node: RecentWrite) => boolean): number {
     let dropped = 0;
     for (const [hash, head] of this.byHash) {
       let keep: RecentWrite | null = null;
       for (let node: RecentWrite | null = head; node !== null;) {
         const next: RecentWrite | null = node.next;
-        if (predicate(entryKey(node.mirror, node.at))) dropped++;
-        else {
+        if (drop(node)) {
+          dropped++;
+          node.next = null;
+          if (this.spare.length < 1024) this.spare.push(node);
+        } else {
           node.next = keep;
           keep = node;
         }
