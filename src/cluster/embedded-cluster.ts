@@ -9,6 +9,7 @@ import {
   embeddedLocation,
   knControlActorName,
   knThreadName,
+  postBatch,
   threadStatsBytes,
   type KnControlMessage,
   type KnStopped,
@@ -221,15 +222,11 @@ export class Cluster {
       [port1, control.port2],
       onDeath,
     );
-    const channel = new KnChannel(
-      (batch) => handle.worker.postMessage(batch, [batch.buffer as ArrayBuffer]),
-      this.clock,
-      {
-        rank,
-        requestTimeoutMs: o.requestTimeoutMs,
-        inflightMax: o.inflightMaxPerThread,
-      },
-    );
+    const channel = new KnChannel((batch) => postBatch(handle.worker, batch), this.clock, {
+      rank,
+      requestTimeoutMs: o.requestTimeoutMs,
+      inflightMax: o.inflightMaxPerThread,
+    });
     handle.worker.on('message', (m: unknown) => {
       if (m instanceof Uint8Array) channel.onResponses(m);
     });

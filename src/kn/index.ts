@@ -27,3 +27,4 @@ export {
   type KnPong,
   type KnStopped,
 } from './kn-control.js';
+export { postBatch, transferBytesMin } from './post-batch.js';

@@ -25,6 +25,7 @@ import {
 } from './kn-control.js';
 import type { KnWorkerData } from './kn-worker-data.js';
 import { PortDpmControl } from './port-dpm-control.js';
+import { postBatch } from './post-batch.js';
 import { threadStatsView } from './thread-stats.js';
 
 interface StartData extends KnWorkerData {
@@ -51,8 +52,7 @@ async function main(): Promise<void> {
       index: new IndexReader(fabric, region.geometry),
       stats: threadStatsView(data.statsBuffer, data.rank),
       ownedSlots,
-      send: (batch) =>
-        port.postMessage(batch, batch.length >= 16384 ? [batch.buffer as ArrayBuffer] : []),
+      send: (batch) => postBatch(port, batch),
       ringDoorbell: () => {
         Atomics.add(doorbell, 0, 1);
         Atomics.notify(doorbell, 0);
