@@ -10,7 +10,7 @@
  * Errors are DinomoError with a stable `code` (docs/errors.md).
  */
 export { Cluster, type ClusterStats, type ThreadStats } from './cluster/index.js';
-export type { KvClient } from './client/index.js';
+export { connect, type KvClient } from './client/index.js';
 export type { ClusterOptions } from './config/index.js';
 export { keyBytesMax, valueBytesMax, slotCount } from './config/index.js';
 export { DinomoError, isDinomoError, ErrorCodes, type ErrorCode } from './errors/index.js';

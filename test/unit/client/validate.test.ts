@@ -45,3 +45,14 @@ describe('edge validation', () => {
     }
   });
 });
+
+describe('connect', () => {
+  it('validates the URL and says remote clients are not built yet', async () => {
+    const { connect } = await import('../../../src/index.js');
+    await expect(connect('nonsense')).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(connect('http://127.0.0.1:1')).rejects.toMatchObject({ code: 'INVALID_OPTION' });
+    await expect(connect('redis://127.0.0.1:6379')).rejects.toMatchObject({
+      code: 'NOT_SUPPORTED',
+    });
+  });
+});
