@@ -158,7 +158,7 @@ export class KnThread {
         } else if (r.op === WireOp.get) {
           this.get(r.requestId, r.key);
         } else if (r.op === WireOp.put) {
-          await this.write(r.requestId, EntryOp.put, r.key, r.value);
+          await this.write(r.requestId, EntryOp.put, r.key, r.value, hashKey(r.key));
         } else {
           assert(r.op === WireOp.delete, 'known request op');
           await this.remove(r.requestId, r.key);
@@ -262,11 +262,12 @@ export class KnThread {
   private async remove(requestId: number, key: Uint8Array): Promise<void> {
     bump(this.deps.stats, ThreadStat.deletes);
     // A delete of an absent key changes nothing, so it is answered at once without a tombstone.
-    if (this.locate(key, hashKey(key)) !== Found.value) {
+    const hash = hashKey(key);
+    if (this.locate(key, hash) !== Found.value) {
       this.out.addResponse(requestId, WireStatus.notFound, null);
       return;
     }
-    await this.write(requestId, EntryOp.delete, key, null);
+    await this.write(requestId, EntryOp.delete, key, null, hash);
   }
 
   private async write(
@@ -274,6 +275,7 @@ export class KnThread {
     op: number,
     key: Uint8Array,
     value: Uint8Array | null,
+    hash: number,
   ): Promise<void> {
     if (op === EntryOp.put) bump(this.deps.stats, ThreadStat.puts);
     const size = entryBytes(key.length, value === null ? 0 : value.length);
@@ -295,7 +297,7 @@ export class KnThread {
     const p = this.sparePending.pop() ?? { requestId: 0, op: 0, hash: 0, at: 0 };
     p.requestId = requestId;
     p.op = op;
-    p.hash = hashKey(key);
+    p.hash = hash;
     p.at = at;
     this.pending.push(p);
     if (this.log.stagedBytes >= this.options.groupCommitBytes) this.commitNow();
