@@ -5,6 +5,7 @@ import { CleanerPlanner, type CleanerOptions, type CleanerStats } from './cleane
 import { IndexWriter, type IndexStats } from './index-writer.js';
 import { Block, Chain, commitSealedBit } from './layout.js';
 import type { MergeResult } from './merge.js';
+import { sealChain } from './recovery.js';
 import { chainRecordOffset, loadU32, loadU64, type Region } from './region.js';
 
 export interface ManagerCoreOptions {
@@ -92,6 +93,15 @@ export class DpmManagerCore<T> {
       generation: loadU32(this.region, blockOffset + Block.generation),
       blockSeq: loadU32(this.region, blockOffset + Block.blockSeq),
     };
+  }
+
+  /**
+   * Seals every block of chain `rank` (its KN thread abandoned them after losing its connection), so
+   * merges can retire them once the next block is linked. The caller then allocates that block.
+   */
+  sealChain(rank: number): void {
+    this.checkRank(rank);
+    if (sealChain(this.region, rank) > 0) this.cleaner.markDirty();
   }
 
   /**

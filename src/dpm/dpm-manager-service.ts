@@ -76,7 +76,8 @@ export class DpmManagerService {
     const token: ReplyToken = { port, id: msg.id };
     try {
       if (this.stopping) throw new DinomoError('CLOSED', 'the DPM manager is stopping');
-      if (msg.type === 'alloc') {
+      if (msg.type === 'alloc' || msg.type === 'reopen') {
+        if (msg.type === 'reopen') this.core.sealChain(msg.rank);
         this.onAlloc(token, msg.rank);
         return;
       }
@@ -227,5 +228,9 @@ function isKnMessage(msg: unknown): msg is KnToDpmMessage {
   if (typeof msg !== 'object' || msg === null) return false;
   const m = msg as Record<string, unknown>;
   if (typeof m.id !== 'number' || typeof m.rank !== 'number') return false;
-  return m.type === 'alloc' || (m.type === 'wait-merged' && typeof m.lsn === 'number');
+  return (
+    m.type === 'alloc' ||
+    m.type === 'reopen' ||
+    (m.type === 'wait-merged' && typeof m.lsn === 'number')
+  );
 }

@@ -8,9 +8,13 @@ import type { ManagerStats } from './dpm-manager-core.js';
  * `{ code, message }` data (see toWireError), never as Error objects.
  */
 
-/** KN thread -> manager, on an attached port. */
+/**
+ * KN thread -> manager, on an attached port. `reopen` seals every block of the chain and allocates a
+ * fresh tail: a KN thread sends it after losing its fabric connection, having abandoned its blocks.
+ */
 export type KnToDpmMessage =
   | { type: 'alloc'; id: number; rank: number }
+  | { type: 'reopen'; id: number; rank: number }
   | { type: 'wait-merged'; id: number; rank: number; lsn: number };
 
 /** Manager -> KN thread. `generation` and `blockSeq` save the KN a read of the new block's header. */

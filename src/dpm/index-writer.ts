@@ -107,7 +107,7 @@ export class IndexWriter {
    * whose last live entry this kills while they are in state `merged` become free and are appended to
    * `freed`. Throws REGION_FULL, having changed nothing, when the index area has no room for the key.
    */
-  apply(entryOffset: number, freed: number[]): ApplyOutcome {
+  apply(entryOffset: number, freed: number[], byArrival = false): ApplyOutcome {
     assert(this.locked, 'apply needs the index writer lock');
     const { bytes, view } = this.region;
     const entry = readEntryHeader(view, entryOffset, this.incoming);
@@ -119,7 +119,10 @@ export class IndexWriter {
     if (slotAt >= 0) {
       const oldEntry = this.foundEntry;
       const old = readEntryHeader(view, oldEntry, this.indexed);
-      if (compareVersions(entry.epoch, entry.seq, old.epoch, old.seq) <= 0) return 'stale';
+      // `byArrival` is the mergeByArrival mutant: the newest arrival wins whatever its version.
+      if (!byArrival && compareVersions(entry.epoch, entry.seq, old.epoch, old.seq) <= 0) {
+        return 'stale';
+      }
       const oldSize = entryBytes(old.keyLen, old.valueLen);
       if (entry.op === EntryOp.put) {
         this.storeWord(slotAt, this.slotFor(fp, entryOffset, entry.keyLen, entry.valueLen));

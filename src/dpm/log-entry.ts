@@ -101,14 +101,24 @@ export function newEntryHeader(): EntryHeader {
  * Used by the merge (before applying), recovery (to cut torn tails) and readers (after a one-sided read).
  */
 export function entryIsValid(buf: Uint8Array, view: DataView, at: number, limit: number): boolean {
+  if (!entryIsWellFormed(view, at, limit)) return false;
+  const keyLen = view.getUint16(at + Entry.keyLen, true);
+  const valueLen = view.getUint32(at + Entry.valueLen, true);
+  const end = at + Entry.key + keyLen + valueLen;
+  return crc32c(buf, at + 4, end) === view.getUint32(at + Entry.crc, true);
+}
+
+/**
+ * The structural half of entryIsValid (a known op, a key, and a size within `limit`), without the
+ * checksum. Only the acceptTornEntries mutant relies on it alone.
+ */
+export function entryIsWellFormed(view: DataView, at: number, limit: number): boolean {
   if (at + entryHeaderBytes > limit) return false;
   const op = view.getUint8(at + Entry.op);
   if (op !== EntryOp.put && op !== EntryOp.delete) return false;
   const keyLen = view.getUint16(at + Entry.keyLen, true);
   const valueLen = view.getUint32(at + Entry.valueLen, true);
-  if (keyLen === 0 || at + entryBytes(keyLen, valueLen) > limit) return false;
-  const end = at + Entry.key + keyLen + valueLen;
-  return crc32c(buf, at + 4, end) === view.getUint32(at + Entry.crc, true);
+  return keyLen !== 0 && at + entryBytes(keyLen, valueLen) <= limit;
 }
 
 /** Compares versions (epochA, seqA) and (epochB, seqB): negative, zero or positive. */

@@ -1,9 +1,10 @@
+import type { Mutants } from '../config/mutants.js';
 import { isDinomoError } from '../errors/index.js';
 import { assert } from '../util/assert.js';
 import { tryLockWord, unlockWord } from './index-lock.js';
 import { IndexWriter } from './index-writer.js';
 import { Block, BlockState, Chain, blockMagic, commitSealedBit, lsnOf } from './layout.js';
-import { Entry, entryBytes, entryIsValid } from './log-entry.js';
+import { Entry, entryBytes, entryIsValid, entryIsWellFormed } from './log-entry.js';
 import { chainRecordOffset, loadU32, loadU64, storeU32, storeU64, type Region } from './region.js';
 
 /** What one merge pass over a chain did; plain data, so it crosses threads as is. */
@@ -35,7 +36,12 @@ type BlockOutcome = 'done' | 'sealed' | 'budget' | 'stop';
  * Re-applying an entry is harmless (its version is not newer than itself), so a pass that died
  * between an index store and the progress store merely repeats work.
  */
-export function mergeChain(region: Region, rank: number, maxEntries: number): MergeResult {
+export function mergeChain(
+  region: Region,
+  rank: number,
+  maxEntries: number,
+  mutants: Mutants = {},
+): MergeResult {
   assert(rank >= 0 && rank < region.geometry.chainCount, 'merge of an existing chain rank');
   assert(maxEntries > 0, 'a merge pass may apply at least one entry');
   const chain = chainRecordOffset(region, rank);
@@ -56,7 +62,9 @@ export function mergeChain(region: Region, rank: number, maxEntries: number): Me
   }
   try {
     const writer = new IndexWriter(region);
-    writer.withLock(() => mergeLocked(region, writer, chain, rank, maxEntries, result));
+    writer.withLock(() =>
+      mergeLocked({ region, writer, chain, rank, maxEntries, mutants }, result),
+    );
   } finally {
     unlockWord(region.i32, lockIndex);
   }
@@ -65,10 +73,15 @@ export function mergeChain(region: Region, rank: number, maxEntries: number): Me
 }
 
 /** Merges until everything committed is merged (or the chain cannot progress). For handoff and tests. */
-export function mergeChainThrough(region: Region, rank: number, batchEntries = 4096): MergeResult {
-  const total = mergeChain(region, rank, batchEntries);
+export function mergeChainThrough(
+  region: Region,
+  rank: number,
+  batchEntries = 4096,
+  mutants: Mutants = {},
+): MergeResult {
+  const total = mergeChain(region, rank, batchEntries, mutants);
   while (!total.reachedCommit && !total.skipped && !total.indexFull && total.corruption === null) {
-    const pass = mergeChain(region, rank, batchEntries);
+    const pass = mergeChain(region, rank, batchEntries, mutants);
     total.applied += pass.applied;
     total.freedBlocks.push(...pass.freedBlocks);
     total.mergedLsn = pass.mergedLsn;
@@ -80,14 +93,18 @@ export function mergeChainThrough(region: Region, rank: number, batchEntries = 4
   return total;
 }
 
-function mergeLocked(
-  region: Region,
-  writer: IndexWriter,
-  chain: number,
-  rank: number,
-  maxEntries: number,
-  result: MergeResult,
-): void {
+/** What one merge pass works on (bundled so the helpers stay short). */
+interface MergePass {
+  region: Region;
+  writer: IndexWriter;
+  chain: number;
+  rank: number;
+  maxEntries: number;
+  mutants: Mutants;
+}
+
+function mergeLocked(pass: MergePass, result: MergeResult): void {
+  const { region, chain, rank } = pass;
   const blocksLimit = region.geometry.blockCount;
   for (let hops = 0; hops <= blocksLimit; hops++) {
     const head = loadU64(region, chain + Chain.headBlock);
@@ -97,7 +114,7 @@ function mergeLocked(
     }
     result.corruption = checkBlock(region, head, rank);
     if (result.corruption !== null) return;
-    const outcome = mergeBlock(region, writer, chain, head, maxEntries, result);
+    const outcome = mergeBlock(pass, head, result);
     if (outcome === 'budget' || outcome === 'stop') return;
     // `sealed` comes from the same atomic commit-word read as the offset merged through, so a block
     // sealed after that read is not retired with entries it committed meanwhile.
@@ -118,14 +135,8 @@ function mergeLocked(
  * read once, atomically: entries below its commit offset are complete, so one that fails its
  * checksum is corruption, not a torn write, and the merge stops rather than apply garbage.
  */
-function mergeBlock(
-  region: Region,
-  writer: IndexWriter,
-  chain: number,
-  head: number,
-  maxEntries: number,
-  result: MergeResult,
-): BlockOutcome {
+function mergeBlock(pass: MergePass, head: number, result: MergeResult): BlockOutcome {
+  const { region, writer, chain, maxEntries, mutants } = pass;
   const { bytes, view, geometry } = region;
   const commit = BigInt.asUintN(64, Atomics.load(region.i64, (head + Block.commitWord) / 8));
   const commitBytes = Number(commit & 0xffff_ffffn);
@@ -144,7 +155,11 @@ function mergeBlock(
       break;
     }
     const at = head + cursor;
-    if (!entryIsValid(bytes, view, at, head + end)) {
+    const valid =
+      mutants.acceptTornEntries === true
+        ? entryIsWellFormed(view, at, head + end)
+        : entryIsValid(bytes, view, at, head + end);
+    if (!valid) {
       result.corruption = `block ${head}: the committed entry at offset ${cursor} fails its checksum`;
       outcome = 'stop';
       break;
@@ -155,7 +170,7 @@ function mergeBlock(
       break;
     }
     try {
-      writer.apply(at, result.freedBlocks);
+      writer.apply(at, result.freedBlocks, mutants.mergeByArrival === true);
     } catch (err) {
       if (!isDinomoError(err) || err.code !== 'REGION_FULL') throw err;
       result.indexFull = true;

@@ -33,6 +33,10 @@ export const ErrorCodes = {
     retriable: false,
     hint: 'This KN thread was fenced at the DPM; it must rejoin with a new identity.',
   },
+  UNAVAILABLE: {
+    retriable: true,
+    hint: 'The DPM is unreachable or restarting; a write may or may not have taken effect. Retry.',
+  },
   CORRUPT: { retriable: false, hint: 'A DPM structure failed its checksum or bounds check.' },
   WORKER_FAILED: {
     retriable: false,

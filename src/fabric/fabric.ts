@@ -16,6 +16,7 @@ export interface FabricCounters {
   reads: number;
   writes: number;
   atomics: number;
+  persists: number;
   bytesRead: number;
   bytesWritten: number;
 }
@@ -35,8 +36,20 @@ export interface Fabric {
   cas64(offset: number, expected: bigint, desired: bigint): bigint;
   /** Fetch-and-add on an aligned 8-byte word; returns the previous value. */
   faa64(offset: number, delta: bigint): bigint;
+  /**
+   * Makes every earlier write of this caller durable in the region's persistence domain (on RDMA a
+   * flushing read or FLUSH; on a file-backed region msync). Writes are acknowledged to clients only
+   * after it returns. A no-op for a region in plain memory, which has nothing more durable to reach.
+   */
+  persist(): void;
+  /**
+   * After an operation failed with UNAVAILABLE (the connection to the DPM broke, or the DPM
+   * restarted), every later operation keeps failing until the caller has dealt with the loss (for a
+   * KN thread: abandon its log block) and calls this. Throws UNAVAILABLE while the DPM is still down.
+   */
+  reconnect(): void;
 }
 
 export function newFabricCounters(): FabricCounters {
-  return { rts: 0, reads: 0, writes: 0, atomics: 0, bytesRead: 0, bytesWritten: 0 };
+  return { rts: 0, reads: 0, writes: 0, atomics: 0, persists: 0, bytesRead: 0, bytesWritten: 0 };
 }

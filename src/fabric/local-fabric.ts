@@ -77,6 +77,14 @@ export class LocalFabric implements Fabric {
     return Atomics.add(this.words, offset / 8, delta);
   }
 
+  /** Plain memory has no persistence domain beyond itself: counted, but no RT and no effect. */
+  persist(): void {
+    this.counters.persists++;
+  }
+
+  /** An in-process region never disconnects. */
+  reconnect(): void {}
+
   private check(offset: number, length: number): void {
     if (!(offset >= 0 && length >= 0 && offset + length <= this.regionBytes)) {
       throw new DinomoError(

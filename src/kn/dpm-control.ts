@@ -5,6 +5,11 @@
 export interface DpmControl {
   /** Allocates a block and links it as the chain's new tail; resolves to its region offset. */
   allocBlock(rank: number): Promise<number>;
+  /**
+   * Seals every block of the chain and links a fresh tail; resolves to its region offset. For a
+   * thread that abandoned its blocks after losing its fabric connection (see LogWriter.reopen).
+   */
+  reopenChain(rank: number): Promise<number>;
   /** Resolves once every entry of the chain with lsn < `lsn` is in the index; to the merged LSN. */
   waitMerged(rank: number, lsn: number): Promise<number>;
 }

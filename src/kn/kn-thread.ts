@@ -1,5 +1,6 @@
+import type { Mutants } from '../config/mutants.js';
 import { Entry, EntryOp, entryBytes, entryIsValid, entryKeyEquals } from '../dpm/log-entry.js';
-import { isDinomoError, toWireError, type ErrorCode } from '../errors/index.js';
+import { DinomoError, isDinomoError, toWireError, type ErrorCode } from '../errors/index.js';
 import type { Fabric } from '../fabric/index.js';
 import { slotOfKey } from '../routing/index.js';
 import type { Clock, TimerHandle } from '../time/index.js';
@@ -32,6 +33,10 @@ export interface KnThreadOptions {
   groupCommitBytes: number;
   /** Requests queued in this thread before new ones are refused with OVERLOADED. */
   inflightMax: number;
+  /** Pause between attempts to reach the DPM again after losing the connection. */
+  reconnectRetryUs?: number;
+  /** Deliberate protocol breaks for the linearizability suite (src/config/mutants.ts). */
+  mutants?: Mutants;
 }
 
 export interface KnThreadDeps {
@@ -57,7 +62,17 @@ interface PendingWrite {
   op: number;
   hash: number;
   at: number;
+  /** Already answered (only under the ackBeforeCommit mutant). */
+  acked: boolean;
 }
+
+/** A key whose last write by this thread failed to commit: it may or may not be in the DPM. */
+interface UncertainKey {
+  key: Uint8Array;
+  hash: number;
+}
+
+const defaultReconnectRetryUs = 1000;
 
 /**
  * One KN thread's request handling (DESIGN.md section 5). Single-threaded: the worker delivers
@@ -86,6 +101,11 @@ export class KnThread {
   private scratchView = new DataView(this.scratch.buffer);
   private foundValue: Uint8Array = new Uint8Array(0);
   private readonly shortcut: DacShortcut = { entryOffset: 0, entryBytes: 0, generation: 0 };
+  /** Set when a DPM access failed with UNAVAILABLE: requests wait until `recover` has run. */
+  private connectionLost = false;
+  /** The LSN just past the newest abandoned block, which recovery waits to see merged. */
+  private settleLsn: number | null = null;
+  private uncertain: UncertainKey[] = [];
 
   constructor(deps: KnThreadDeps, options: KnThreadOptions) {
     this.deps = deps;
@@ -130,7 +150,10 @@ export class KnThread {
   private async drain(): Promise<void> {
     this.draining = true;
     try {
-      for (let batch = this.queue.shift(); batch !== undefined; batch = this.queue.shift()) {
+      for (;;) {
+        if (this.connectionLost) await this.recover();
+        const batch = this.queue.shift();
+        if (batch === undefined) break;
         await this.process(batch);
         this.flush();
       }
@@ -149,7 +172,12 @@ export class KnThread {
     while (r.next()) {
       this.queuedRequests--;
       try {
-        if (!this.owns(r.key)) {
+        if (this.connectionLost) {
+          throw new DinomoError(
+            'UNAVAILABLE',
+            `KN thread ${this.options.rank} lost its DPM connection and is reconnecting`,
+          );
+        } else if (!this.owns(r.key)) {
           this.out.addError(
             r.requestId,
             'MOVED',
@@ -294,11 +322,15 @@ export class KnThread {
       this.options.epoch,
       ++this.seq,
     );
-    const p = this.sparePending.pop() ?? { requestId: 0, op: 0, hash: 0, at: 0 };
+    const p = this.sparePending.pop() ?? { requestId: 0, op: 0, hash: 0, at: 0, acked: false };
     p.requestId = requestId;
     p.op = op;
     p.hash = hash;
     p.at = at;
+    p.acked = this.options.mutants?.ackBeforeCommit === true;
+    // The ackBeforeCommit mutant answers here, before the batch is written: an acknowledged write
+    // that a crash can lose, and that reads cannot see until the commit.
+    if (p.acked) this.out.addResponse(requestId, WireStatus.ok, null);
     this.pending.push(p);
     if (this.log.stagedBytes >= this.options.groupCommitBytes) this.commitNow();
     else if (this.commitTimer === null) {
@@ -322,8 +354,7 @@ export class KnThread {
     try {
       this.log.commit();
     } catch (err) {
-      this.log.discardStaged();
-      for (const p of batch) this.fail(p.requestId, err);
+      this.onCommitFailed(batch, err);
       this.recycle(batch);
       return;
     }
@@ -351,8 +382,65 @@ export class KnThread {
         this.shortcut.generation = this.log.blockGeneration;
         dac.insert(key, p.hash, value, this.shortcut);
       }
-      this.out.addResponse(p.requestId, WireStatus.ok, null);
+      if (!p.acked) this.out.addResponse(p.requestId, WireStatus.ok, null);
     }
+  }
+
+  /**
+   * A commit failed: its writes may or may not be in the DPM (the commit word may have landed), so
+   * their clients get the error (UNAVAILABLE and TIMEOUT are indeterminate), the block is abandoned,
+   * and the keys are remembered as uncertain. The thread then reconnects before serving anything
+   * else (see recover).
+   */
+  private onCommitFailed(batch: PendingWrite[], err: unknown): void {
+    const mirror = this.log.mirrorBytes;
+    for (const p of batch) {
+      if (this.uncertain.length < this.options.inflightMax) {
+        this.uncertain.push({ key: entryKey(mirror, p.at).slice(), hash: p.hash });
+      }
+      if (!p.acked) this.fail(p.requestId, err);
+    }
+    this.noteSettle(this.log.abandonBlock());
+    this.connectionLost = true;
+    if (!this.draining) void this.drain();
+  }
+
+  private noteSettle(lsn: number | null): void {
+    if (lsn !== null && (this.settleLsn === null || lsn > this.settleLsn)) this.settleLsn = lsn;
+  }
+
+  /**
+   * Reconnects after the DPM connection was lost (the DPM restarted, or the link broke). Staged
+   * writes fail, the current block is abandoned, and the thread continues in a fresh block the DPM
+   * links after sealing the old ones. Before serving again it waits until the DPM merged everything
+   * up to the abandoned block: from then on the index is the truth for every key whose write was
+   * uncertain, so those keys leave the DAC (which may hold an older value than the DPM now has) and
+   * this thread's records of older writes are dropped.
+   */
+  private async recover(): Promise<void> {
+    this.commitNow();
+    this.flush();
+    this.noteSettle(this.log.abandonBlock());
+    const retryUs = this.options.reconnectRetryUs ?? defaultReconnectRetryUs;
+    for (;;) {
+      try {
+        this.deps.fabric.reconnect();
+        await this.log.reopen();
+        if (this.settleLsn !== null)
+          await this.deps.dpm.waitMerged(this.options.rank, this.settleLsn);
+        break;
+      } catch {
+        bump(this.deps.stats, ThreadStat.errors);
+        // Whatever failed, the block just taken may belong to a DPM that died meanwhile: start over.
+        this.noteSettle(this.log.abandonBlock());
+        await new Promise<void>((resolve) => this.deps.clock.setTimer(retryUs, resolve));
+      }
+    }
+    if (this.settleLsn !== null) this.log.releaseMergedThrough(this.settleLsn);
+    for (const u of this.uncertain) this.deps.dac.remove(u.key, u.hash);
+    this.uncertain = [];
+    this.settleLsn = null;
+    this.connectionLost = false;
   }
 
   private recycle(batch: PendingWrite[]): void {
@@ -361,6 +449,10 @@ export class KnThread {
 
   private fail(requestId: number, err: unknown): void {
     bump(this.deps.stats, ThreadStat.errors);
+    if (isDinomoError(err) && err.code === 'UNAVAILABLE' && !this.connectionLost) {
+      this.connectionLost = true;
+      if (!this.draining) void this.drain();
+    }
     const wire = toWireError(err);
     if (!isDinomoError(err)) console.error(`KN thread ${this.options.rank}: unexpected error`, err);
     this.out.addError(requestId, wire.code, wire.message);

@@ -44,7 +44,6 @@ export class LogWriter {
   private batchStart = Block.headerBytes;
   private appendAt = Block.headerBytes;
   private entryCount = 0;
-  private committedEntryCount = 0;
   private nextBlock: Promise<number> | null = null;
   private readonly header = new Uint8Array(Block.headerBytes);
   private readonly headerView = new DataView(this.header.buffer);
@@ -109,7 +108,13 @@ export class LogWriter {
     return this.currentMirror().bytes;
   }
 
-  /** Writes the staged batch, then the commit word. After this returns, the batch is committed. */
+  /**
+   * Writes the staged batch, then the commit word, then persists both (one flush for the pair: a
+   * crash before it completes may keep the commit word without some entries, which recovery detects
+   * by checksum and drops; nothing in such a batch was acknowledged). After this returns, the batch
+   * is committed and durable. If it throws, the block's tail is in an unknown state: the caller must
+   * abandon the block (abandonBlock) and never write to it again.
+   */
   commit(sealed = false): void {
     if (this.current === null) return;
     const staged = this.appendAt - this.batchStart;
@@ -127,16 +132,51 @@ export class LogWriter {
         this.blockOffset + Block.commitWord,
         (BigInt(info) << 32n) | BigInt(this.appendAt),
       );
+      this.fabric.persist();
       this.batchStart = this.appendAt;
-      this.committedEntryCount = this.entryCount;
       this.options.ringDoorbell();
     }
   }
 
-  /** Forgets the staged, uncommitted entries (their commit failed; none of them was acknowledged). */
-  discardStaged(): void {
-    this.appendAt = this.batchStart;
-    this.entryCount = this.committedEntryCount;
+  /**
+   * Gives up the current block after a failed commit or a lost connection. Its tail is in an unknown
+   * state (the commit word may or may not have landed), so nothing is written to it again; the DPM
+   * seals it (recovery after a restart, or `reopen`). Its mirror is kept like a sealed block's until
+   * the DPM has merged it, so this thread's committed writes in it stay readable. The prefetched next
+   * block is dropped too: it may come from the DPM's previous incarnation. Returns the LSN just past
+   * the abandoned block (merging through it settles every entry ever written to it), or null when
+   * there was no current block.
+   */
+  abandonBlock(): number | null {
+    this.nextBlock = null;
+    const mirror = this.current;
+    this.current = null;
+    this.batchStart = Block.headerBytes;
+    this.appendAt = Block.headerBytes;
+    this.entryCount = 0;
+    if (mirror === null) return null;
+    this.retained.push(mirror);
+    return lsnOf(mirror.blockSeq + 1, 0);
+  }
+
+  /**
+   * After abandonBlock and a reconnect: has the DPM seal every block of this chain and link a fresh
+   * one, and continues there. Mirrors of abandoned blocks stay retained until their merge.
+   */
+  async reopen(): Promise<void> {
+    assert(this.current === null, 'abandon the current block before reopening the chain');
+    await this.enterBlock(await this.dpm.reopenChain(this.options.rank));
+  }
+
+  /** Forgets the mirrors of blocks merged below `lsnEnd` (the DPM confirmed the merge). */
+  releaseMergedThrough(lsnEnd: number): void {
+    while (this.retained.length > 0) {
+      const oldest = this.retained[0] as Mirror;
+      if (lsnOf(oldest.blockSeq + 1, 0) > lsnEnd) break;
+      this.retained.shift();
+      this.spare.push(oldest);
+    }
+    this.options.onMirrorRetired(lsnEnd);
   }
 
   /**
@@ -186,7 +226,6 @@ export class LogWriter {
     this.batchStart = Block.headerBytes;
     this.appendAt = Block.headerBytes;
     this.entryCount = 0;
-    this.committedEntryCount = 0;
     // Ask for the next block now, so a switch rarely waits for the manager.
     this.nextBlock = this.dpm.allocBlock(this.options.rank);
     // A rejected prefetch is reported when the switch awaits it; do not crash on it earlier.

@@ -1,12 +1,18 @@
-import type { MessagePort } from 'node:worker_threads';
 import { DinomoError, fromWireError, type WireError } from '../errors/index.js';
 import type { Clock, TimerHandle } from '../time/index.js';
 import type { DpmControl } from './dpm-control.js';
 
-type ManagerReply =
+export type ManagerReply =
   | { type: 'alloc-ok'; id: number; blockOffset: number }
   | { type: 'merged'; id: number; mergedLsn: number }
   | ({ type: 'error'; id: number } & WireError);
+
+/** The part of a MessagePort this class uses, so the simulator can hand it a simulated channel. */
+export interface ControlPort {
+  on(event: 'message', listener: (reply: ManagerReply) => void): unknown;
+  postMessage(message: object): void;
+  close(): void;
+}
 
 interface Waiter {
   resolve: (value: number) => void;
@@ -21,14 +27,14 @@ interface Waiter {
  * number of outstanding requests is bounded.
  */
 export class PortDpmControl implements DpmControl {
-  private readonly port: MessagePort;
+  private readonly port: ControlPort;
   private readonly clock: Clock;
   private readonly timeoutUs: number;
   private readonly waiters = new Map<number, Waiter>();
   private nextId = 1;
   private static readonly outstandingMax = 1024;
 
-  constructor(port: MessagePort, clock: Clock, timeoutMs: number) {
+  constructor(port: ControlPort, clock: Clock, timeoutMs: number) {
     this.port = port;
     this.clock = clock;
     this.timeoutUs = timeoutMs * 1000;
@@ -37,6 +43,10 @@ export class PortDpmControl implements DpmControl {
 
   allocBlock(rank: number): Promise<number> {
     return this.request((id) => ({ type: 'alloc', id, rank }));
+  }
+
+  reopenChain(rank: number): Promise<number> {
+    return this.request((id) => ({ type: 'reopen', id, rank }));
   }
 
   waitMerged(rank: number, lsn: number): Promise<number> {

@@ -29,6 +29,9 @@ class FakeDpm implements DpmControl {
     this.allocated.push(offset);
     return Promise.resolve(offset);
   }
+  reopenChain(rank: number): Promise<number> {
+    return this.allocBlock(rank);
+  }
   waitMerged(_rank: number, lsn: number): Promise<number> {
     return new Promise((resolve) => this.mergeWaits.push({ lsn, release: () => resolve(lsn) }));
   }
@@ -104,17 +107,28 @@ describe('LogWriter', () => {
     expect(retired).toEqual([1 * 2 ** 32]);
   });
 
-  it('discards a batch whose commit failed, so nothing unacknowledged is committed later', async () => {
-    const { region, dpm, log } = setup();
+  it('abandons a block whose commit failed and never writes to it again', async () => {
+    const { region, dpm, log, retired } = setup();
     await log.start();
+    const first = dpm.allocated[0] as number;
     log.append(EntryOp.put, Buffer.from('a'), Buffer.from('1'), 1, 1);
     log.commit();
-    const committed = commitWord(region, dpm.allocated[0] as number);
+    const committed = commitWord(region, first);
     log.append(EntryOp.put, Buffer.from('b'), Buffer.from('2'), 1, 2);
-    log.discardStaged();
+    expect(log.abandonBlock()).toBe(1 * 2 ** 32);
     expect(log.stagedBytes).toBe(0);
+    expect(log.fits(64)).toBe(false);
     log.commit();
-    expect(commitWord(region, dpm.allocated[0] as number)).toBe(committed);
+    expect(commitWord(region, first)).toBe(committed);
+    // The prefetched block (allocated[1]) is dropped; reopen asks for a fresh one.
+    await log.reopen();
+    expect(dpm.allocated).toHaveLength(4); // The fresh block, then its prefetched successor.
+    expect(log.currentBlockOffset).toBe(dpm.allocated[2]);
+    expect(log.mustWaitForMerge).toBe(true);
+    log.releaseMergedThrough(1 * 2 ** 32);
+    expect(log.mustWaitForMerge).toBe(false);
+    expect(retired).toEqual([1 * 2 ** 32]);
+    expect(commitWord(region, first)).toBe(committed);
   });
 
   it('refuses appends when the block is full (fits() is false)', async () => {

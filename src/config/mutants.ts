@@ -1,0 +1,24 @@
+/**
+ * Mutants: switches that deliberately break one protocol step in the real code, so the
+ * linearizability suite can show it would notice (property-tests, issue 3). Each names the rule it
+ * breaks. They exist only for that proof: the public Cluster options do not expose them, and no
+ * production path sets one. Leaving every switch off (the default) is the correct system.
+ */
+export interface Mutants {
+  /** KN: acknowledge a write when it is staged, before its batch and commit word are written. */
+  ackBeforeCommit?: boolean;
+  /** DPM: recovery keeps commit offsets without checking entries, and merges skip checksums. */
+  acceptTornEntries?: boolean;
+  /** DPM: a merge overwrites the indexed entry in log arrival order, ignoring versions. */
+  mergeByArrival?: boolean;
+}
+
+export type MutantName = keyof Mutants;
+
+export const mutantNames: readonly MutantName[] = [
+  'ackBeforeCommit',
+  'acceptTornEntries',
+  'mergeByArrival',
+];
+
+export const noMutants: Readonly<Mutants> = Object.freeze({});
