@@ -14,6 +14,12 @@ export const entryBytesMax = entryHeaderBytes + keyBytesMax + valueBytesMax;
 export const blockHeaderBytes = 64;
 /** A block must hold the largest entry, so blocks are at least 2 MiB. */
 export const blockBytesMin = 2 * 1024 * 1024;
+/**
+ * The smallest block a region can be formatted with. Clusters keep to blockBytesMin; the simulator
+ * formats tiny regions with small blocks so block switches, merges and cleaning happen within a few
+ * hundred operations, and writes only entries that fit.
+ */
+export const regionBlockBytesMin = 4096;
 /** Blocks are addressed with u32 in-block offsets. */
 export const blockBytesLimit = 1024 * 1024 * 1024;
 

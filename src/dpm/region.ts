@@ -1,4 +1,9 @@
-import { blockBytesLimit, blockBytesMin, regionBytesMax, slotCount } from '../config/limits.js';
+import {
+  blockBytesLimit,
+  regionBlockBytesMin,
+  regionBytesMax,
+  slotCount,
+} from '../config/limits.js';
 import { DinomoError } from '../errors/index.js';
 import { entropySeed } from '../util/random.js';
 import { indexBytesMin, initIndexArea } from './index-format.js';
@@ -110,9 +115,9 @@ function planGeometry(regionBytes: number, options: FormatOptions): RegionGeomet
   }
   const isPow2 =
     Number.isInteger(blockBytes) && blockBytes > 0 && (blockBytes & (blockBytes - 1)) === 0;
-  if (!isPow2 || blockBytes < blockBytesMin || blockBytes > blockBytesLimit) {
+  if (!isPow2 || blockBytes < regionBlockBytesMin || blockBytes > blockBytesLimit) {
     invalid(
-      `blockBytes ${blockBytes} must be a power of two between ${blockBytesMin} and ${blockBytesLimit}`,
+      `blockBytes ${blockBytes} must be a power of two between ${regionBlockBytesMin} and ${blockBytesLimit}`,
     );
   }
   if (!Number.isInteger(chainCount) || chainCount < 1 || chainCount > chainCountMax) {
@@ -205,7 +210,7 @@ function checkGeometry(g: RegionGeometry, bufferBytes: number): void {
   if (
     !ordered ||
     g.chainCount < 1 ||
-    g.blockBytes < blockBytesMin ||
+    g.blockBytes < regionBlockBytesMin ||
     g.indexBytes < indexBytesMin
   ) {
     corrupt('the superblock geometry is inconsistent');

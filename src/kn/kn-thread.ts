@@ -9,7 +9,13 @@ import { hashKey } from '../util/hash.js';
 import { DacHit, type Dac, type DacShortcut } from './dac.js';
 import type { DpmControl } from './dpm-control.js';
 import { LogWriter } from './log-writer.js';
-import { RecentWrites, entryKey, isTombstone, recordedValue } from './recent-writes.js';
+import {
+  RecentWrites,
+  entryKey,
+  entryKeyMatches,
+  isTombstone,
+  recordedValue,
+} from './recent-writes.js';
 import { ThreadStat, bump } from './thread-stats.js';
 import { BatchWriter, RequestReader, WireOp, WireStatus } from './wire.js';
 
@@ -289,13 +295,32 @@ export class KnThread {
 
   private async remove(requestId: number, key: Uint8Array): Promise<void> {
     bump(this.deps.stats, ThreadStat.deletes);
-    // A delete of an absent key changes nothing, so it is answered at once without a tombstone.
     const hash = hashKey(key);
+    // A delete reports whether the key existed, so it must see every earlier write of the key,
+    // including one still staged in the open batch (locate sees only committed writes). Without
+    // this, two deletes in one batch both answered "existed" (found by the linearizability suite).
+    if (this.hasStagedWrite(key, hash)) {
+      this.commitNow();
+      if (this.connectionLost) {
+        throw new DinomoError('UNAVAILABLE', 'the batch before this delete failed to commit');
+      }
+    }
+    // A delete of an absent key changes nothing, so it is answered at once without a tombstone.
     if (this.locate(key, hash) !== Found.value) {
       this.out.addResponse(requestId, WireStatus.notFound, null);
       return;
     }
     await this.write(requestId, EntryOp.delete, key, null, hash);
+  }
+
+  /** True when the open (staged, uncommitted) batch holds a write of `key`. */
+  private hasStagedWrite(key: Uint8Array, hash: number): boolean {
+    if (this.pending.length === 0) return false;
+    const mirror = this.log.mirrorBytes;
+    for (const p of this.pending) {
+      if (p.hash === hash && entryKeyMatches(mirror, p.at, key)) return true;
+    }
+    return false;
   }
 
   private async write(

@@ -54,7 +54,7 @@ export class RecentWrites {
   /** The record for `key`, or null. */
   find(hash: number, key: Uint8Array): RecentWrite | null {
     for (let node = this.byHash.get(hash) ?? null; node !== null; node = node.next) {
-      if (keyEquals(node.mirror, node.at, key)) return node;
+      if (entryKeyMatches(node.mirror, node.at, key)) return node;
     }
     return null;
   }
@@ -107,7 +107,8 @@ export function entryKey(mirror: Uint8Array, at: number): Uint8Array {
   return mirror.subarray(start, start + keyLength(mirror, at));
 }
 
-function keyEquals(mirror: Uint8Array, at: number, key: Uint8Array): boolean {
+/** True when the entry at `mirror[at]` has key `key`. */
+export function entryKeyMatches(mirror: Uint8Array, at: number, key: Uint8Array): boolean {
   if (keyLength(mirror, at) !== key.length) return false;
   const start = at + Entry.key;
   for (let i = 0; i < key.length; i++) if (mirror[start + i] !== key[i]) return false;

@@ -80,7 +80,7 @@ describe('formatRegion / openRegion', () => {
     expect(codeOf(() => formatRegion(sab, { blockBytes: 3 * MiB, chainCount: 1 }))).toBe(
       'INVALID_OPTION',
     );
-    expect(codeOf(() => formatRegion(sab, { blockBytes: MiB, chainCount: 1 }))).toBe(
+    expect(codeOf(() => formatRegion(sab, { blockBytes: 2048, chainCount: 1 }))).toBe(
       'INVALID_OPTION',
     );
     expect(codeOf(() => formatRegion(sab, { blockBytes: 2 * MiB, chainCount: 0 }))).toBe(

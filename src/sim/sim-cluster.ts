@@ -1,0 +1,141 @@
+import { EmbeddedClient, type KvClient } from '../client/embedded-client.js';
+import { KnChannel } from '../client/kn-channel.js';
+import type { Mutants } from '../config/mutants.js';
+import type { KnToDpmMessage } from '../dpm/dpm-protocol.js';
+import { IndexReader } from '../dpm/index-reader.js';
+import { fenceWordOffset } from '../dpm/region.js';
+import { Dac } from '../kn/dac.js';
+import { KnThread } from '../kn/kn-thread.js';
+import { PortDpmControl, type ControlPort, type ManagerReply } from '../kn/port-dpm-control.js';
+import { threadStatSlots } from '../kn/thread-stats.js';
+import { evenSlotMap } from '../routing/index.js';
+import type { Simulation } from './event-loop.js';
+import { SimDpm, dpmNode, type SimDpmOptions } from './sim-dpm.js';
+import { SimFabric } from './sim-fabric.js';
+import { SimNetwork, type NetworkOptions } from './sim-network.js';
+
+export interface SimClusterOptions {
+  /** KN threads (one chain each). */
+  knThreads: number;
+  cacheBytesPerThread: number;
+  groupCommitUs: number;
+  groupCommitBytes: number;
+  recentBlocks: number;
+  inflightMax: number;
+  requestTimeoutMs: number;
+  controlTimeoutMs: number;
+  reconnectRetryUs: number;
+  network: NetworkOptions;
+  dpm: Omit<SimDpmOptions, 'chainCount' | 'mutants'>;
+  mutants: Mutants;
+}
+
+export const clientNode = 'client';
+
+export function knNode(rank: number): string {
+  return `kn${rank}`;
+}
+
+/**
+ * A whole embedded cluster inside one Simulation: the real KnThread (DAC, log writer, index reader,
+ * group commit, reconnection), the real DPM manager and merge code behind SimDpm, and the real client
+ * side (KnChannel batching and timeouts, EmbeddedClient routing). Only the environment is simulated:
+ * the clock, the network between the three kinds of node, and the DPM's memory and process.
+ */
+export class SimCluster {
+  readonly sim: Simulation;
+  readonly network: SimNetwork;
+  readonly dpm: SimDpm;
+  readonly threads: KnThread[] = [];
+  readonly channels: KnChannel[] = [];
+  readonly slotMap: Uint16Array;
+  private readonly options: SimClusterOptions;
+
+  constructor(sim: Simulation, options: SimClusterOptions) {
+    this.sim = sim;
+    this.options = options;
+    this.network = new SimNetwork(sim, options.network);
+    this.dpm = new SimDpm(sim, {
+      ...options.dpm,
+      chainCount: options.knThreads,
+      mutants: options.mutants,
+    });
+    this.slotMap = evenSlotMap(options.knThreads);
+    for (let rank = 0; rank < options.knThreads; rank++) this.addThread(rank);
+  }
+
+  /** Takes every thread's first log block; the simulation must run meanwhile. */
+  start(): Promise<void> {
+    return Promise.all(this.threads.map((t) => t.start())).then(() => undefined);
+  }
+
+  /** A client: it routes over the shared per-thread channels, as the embedded cluster's do. */
+  client(): KvClient {
+    return new EmbeddedClient(this.channels, this.slotMap);
+  }
+
+  private addThread(rank: number): void {
+    const { sim, network, dpm, options } = this;
+    const node = knNode(rank);
+    const fabric = new SimFabric(dpm, rank, fenceWordOffset(dpm.region, rank));
+    const control = new PortDpmControl(this.controlPort(rank), sim, options.controlTimeoutMs);
+    const ownedSlots = new Uint8Array(this.slotMap.length);
+    for (let slot = 0; slot < ownedSlots.length; slot++) {
+      ownedSlots[slot] = this.slotMap[slot] === rank ? 1 : 0;
+    }
+    const channel = new KnChannel(
+      (batch) => network.send(clientNode, node, () => thread.enqueue(batch)),
+      sim,
+      { rank, requestTimeoutMs: options.requestTimeoutMs, inflightMax: options.inflightMax },
+    );
+    const thread: KnThread = new KnThread(
+      {
+        fabric,
+        dpm: control,
+        clock: sim,
+        dac: new Dac({ capacityBytes: options.cacheBytesPerThread }),
+        index: new IndexReader(fabric, dpm.region.geometry),
+        stats: new Float64Array(threadStatSlots),
+        ownedSlots,
+        send: (batch) => network.send(node, clientNode, () => channel.onResponses(batch)),
+        ringDoorbell: () => dpm.ring(),
+      },
+      {
+        rank,
+        epoch: 1,
+        blockBytes: options.dpm.blockBytes,
+        recentBlocks: options.recentBlocks,
+        groupCommitUs: options.groupCommitUs,
+        groupCommitBytes: options.groupCommitBytes,
+        inflightMax: options.inflightMax,
+        reconnectRetryUs: options.reconnectRetryUs,
+        mutants: options.mutants,
+      },
+    );
+    this.threads.push(thread);
+    this.channels.push(channel);
+  }
+
+  /** The KN side of a thread's control channel to the DPM manager, over the simulated network. */
+  private controlPort(rank: number): ControlPort {
+    const { network, dpm } = this;
+    const node = knNode(rank);
+    let listener: (reply: ManagerReply) => void = () => undefined;
+    return {
+      on: (_event, l) => {
+        listener = l;
+      },
+      postMessage: (msg) => {
+        const incarnation = dpm.incarnation;
+        network.send(node, dpmNode, () =>
+          dpm.deliver(
+            (answer) => network.send(dpmNode, node, () => listener(answer as ManagerReply)),
+            msg as KnToDpmMessage,
+            incarnation,
+          ),
+        );
+      },
+      close: () => undefined,
+    };
+  }
+}
