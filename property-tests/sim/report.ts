@@ -1,0 +1,109 @@
+import type { MutantName } from '../../src/config/mutants.js';
+import type { RunResult } from './run-scenario.js';
+import type { SuiteSummary } from './suite.js';
+
+/** The figures of one tier (linearizability-testing.md section 5.8), as plain data. */
+export interface TierFigures {
+  histories: number;
+  ops: number;
+  opsPerHistoryMean: number;
+  opsPerHistoryMax: number;
+  indeterminateShare: number;
+  faults: {
+    dpmCrash: number;
+    delay: number;
+    tornWordsDropped: number;
+    tornBlocksRecovered: number;
+  };
+  coverage: { opsAcrossCrash: number; writesAcrossCrash: number; opsAcrossDelay: number };
+  checkerMsP50: number;
+  checkerMsP99: number;
+  violations: number;
+  simSecondsPerWallSecond: number;
+  wallMs: number;
+}
+
+export function tierFigures(summary: SuiteSummary): TierFigures {
+  const runs = summary.runs;
+  const ops = sum(runs, (r) => r.ops.length);
+  const checker = runs.map((r) => r.checkerMs).sort((a, b) => a - b);
+  const simUs = sum(runs, (r) => r.simUs);
+  return {
+    histories: runs.length,
+    ops,
+    opsPerHistoryMean: runs.length === 0 ? 0 : ops / runs.length,
+    opsPerHistoryMax: Math.max(0, ...runs.map((r) => r.ops.length)),
+    indeterminateShare: ops === 0 ? 0 : sum(runs, (r) => r.infoOps) / ops,
+    faults: {
+      dpmCrash: sum(runs, (r) => r.faults.dpmCrash),
+      delay: sum(runs, (r) => r.faults.delay),
+      tornWordsDropped: sum(runs, (r) => r.faults.tornWordsDropped),
+      tornBlocksRecovered: sum(runs, (r) => r.faults.tornBlocksRecovered),
+    },
+    coverage: {
+      opsAcrossCrash: sum(runs, (r) => r.coverage.opsAcrossCrash),
+      writesAcrossCrash: sum(runs, (r) => r.coverage.writesAcrossCrash),
+      opsAcrossDelay: sum(runs, (r) => r.coverage.opsAcrossDelay),
+    },
+    checkerMsP50: quantile(checker, 0.5),
+    checkerMsP99: quantile(checker, 0.99),
+    violations: runs.filter((r) => !r.ok).length,
+    simSecondsPerWallSecond: summary.wallMs === 0 ? 0 : simUs / 1000 / summary.wallMs,
+    wallMs: summary.wallMs,
+  };
+}
+
+export function formatTier(title: string, f: TierFigures): string {
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  return [
+    `${title}`,
+    `  histories checked      ${f.histories}`,
+    `  operations             ${f.ops} (${f.opsPerHistoryMean.toFixed(0)} per history, max ${f.opsPerHistoryMax})`,
+    `  indeterminate ops      ${pct(f.indeterminateShare)}`,
+    `  faults injected        dpm-crash ${f.faults.dpmCrash}, delay ${f.faults.delay}` +
+      ` (torn words dropped ${f.faults.tornWordsDropped}, torn tails cut by recovery ${f.faults.tornBlocksRecovered})`,
+    `  coverage               ops across a crash ${f.coverage.opsAcrossCrash}` +
+      ` (writes ${f.coverage.writesAcrossCrash}), ops across a delay ${f.coverage.opsAcrossDelay}`,
+    `  checker time/history   p50 ${f.checkerMsP50.toFixed(1)} ms, p99 ${f.checkerMsP99.toFixed(1)} ms`,
+    `  violations             ${f.violations}`,
+    `  wall time              ${(f.wallMs / 1000).toFixed(1)} s (simulated/wall ${f.simSecondsPerWallSecond.toFixed(3)})`,
+  ].join('\n');
+}
+
+/** One mutant's outcome: killed at which scenario (1-based), or survived the budget. */
+export interface MutantOutcome {
+  mutant: MutantName;
+  killedAt: number | null;
+  budget: number;
+  how: string;
+}
+
+export function formatMutants(outcomes: readonly MutantOutcome[]): string {
+  const killed = outcomes.filter((o) => o.killedAt !== null).length;
+  const lines = [`mutants killed           ${killed}/${outcomes.length}`];
+  for (const o of outcomes) {
+    lines.push(
+      o.killedAt === null
+        ? `  ${o.mutant.padEnd(20)} survived ${o.budget} scenarios${o.how === '' ? '' : ` (${o.how})`}`
+        : `  ${o.mutant.padEnd(20)} killed at scenario ${o.killedAt} by ${o.how}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function describeFailure(run: RunResult): string {
+  return run.failure === null
+    ? ''
+    : `${run.failure.kind}: ${run.failure.message.split('\n')[0] ?? ''}`;
+}
+
+function sum(runs: readonly RunResult[], f: (r: RunResult) => number): number {
+  let total = 0;
+  for (const r of runs) total += f(r);
+  return total;
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}

@@ -1,0 +1,341 @@
+import type { KvClient } from '../../src/client/embedded-client.js';
+import type { Mutants } from '../../src/config/mutants.js';
+import { isDinomoError } from '../../src/errors/index.js';
+import { SimCluster, Simulation, clientNode, dpmNode, knNode } from '../../src/sim/index.js';
+import { checkHistory, formatWitness, type CheckResult } from '../checker/index.js';
+import type { Operation, OpKind, OpStatus } from '../checker/history.js';
+import type { Scenario } from './scenario.js';
+
+/** What went wrong in a run, if anything. */
+export interface RunFailure {
+  /**
+   * violation: the history is not linearizable. unknown: the checker ran out of budget (a failure,
+   * never a pass). stuck: the system stopped answering. exception: the system under test threw.
+   * harness: the test machinery itself failed (never counts as finding a bug).
+   */
+  kind: 'violation' | 'unknown' | 'stuck' | 'exception' | 'harness';
+  message: string;
+}
+
+/** Counters that show faults actually met operations (a green run is not vacuous). */
+export interface Coverage {
+  /** Operations in flight while a DPM crash struck. */
+  opsAcrossCrash: number;
+  /** Writes in flight while a DPM crash struck. */
+  writesAcrossCrash: number;
+  /** Operations in flight during a delay window. */
+  opsAcrossDelay: number;
+}
+
+export interface FaultCounts {
+  dpmCrash: number;
+  delay: number;
+  tornWordsDropped: number;
+  tornWordsKept: number;
+  tornBlocksRecovered: number;
+}
+
+export interface RunResult {
+  scenario: Scenario;
+  ok: boolean;
+  failure: RunFailure | null;
+  ops: Operation[];
+  infoOps: number;
+  faults: FaultCounts;
+  coverage: Coverage;
+  checkerMs: number;
+  checkerKeyMs: number[];
+  traceHash: string;
+  simUs: number;
+  events: number;
+}
+
+export interface RunOptions {
+  mutants?: Mutants;
+  budgetMsPerKey?: number;
+}
+
+/** Environment constants of every scenario (the scenario varies topology, load and faults). */
+const env = {
+  blockBytes: 4096,
+  regionBytes: 1024 * 1024,
+  indexBytes: 64 * 1024,
+  requestTimeoutMs: 20,
+  controlTimeoutMs: 5,
+  reconnectRetryUs: 200,
+  workloadLimitUs: 2_000_000,
+  quietUs: 20_000,
+  finalReadAttempts: 5,
+  maxEvents: 3_000_000,
+};
+
+/** Codes that guarantee the operation had no effect: it was refused before anything was written. */
+const noEffectCodes = new Set(['MOVED', 'OVERLOADED', 'INVALID_KEY', 'INVALID_VALUE']);
+
+interface CrashRecord {
+  atNs: number;
+}
+
+/**
+ * Runs one scenario in the simulator and checks its history. Client processes issue their ops in
+ * order; an operation whose outcome is unknown (timeout, DPM unavailable) is recorded as `info` and
+ * its process retires (Jepsen semantics), the client continuing under a new process id. After the
+ * workload, a quiet period lets recovery and merges finish, then a fresh process reads every key.
+ */
+export async function runScenario(
+  scenario: Scenario,
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const sim = new Simulation(scenario.seed);
+  const mutants = options.mutants ?? {};
+  const cluster = new SimCluster(sim, {
+    knThreads: scenario.knThreads,
+    cacheBytesPerThread: scenario.cacheBytesPerThread,
+    groupCommitUs: scenario.groupCommitUs,
+    groupCommitBytes: 2048,
+    recentBlocks: 2,
+    inflightMax: 64,
+    requestTimeoutMs: env.requestTimeoutMs,
+    controlTimeoutMs: env.controlTimeoutMs,
+    reconnectRetryUs: env.reconnectRetryUs,
+    network: { minDelayUs: 2, maxDelayUs: 40, choices: scenario.choices },
+    dpm: {
+      regionBytes: env.regionBytes,
+      blockBytes: env.blockBytes,
+      indexBytes: env.indexBytes,
+      taskUsMin: 5,
+      taskUsMax: 80,
+      mergeBatchEntries: 8,
+      maxConcurrentMerges: 2,
+      tickUs: 500,
+    },
+    mutants,
+  });
+  const ops: Operation[] = [];
+  const crashes: CrashRecord[] = [];
+  const delays: Array<{ fromNs: number; toNs: number }> = [];
+  let failure: RunFailure | null = null;
+  const limits = { untilUs: env.workloadLimitUs, maxEvents: env.maxEvents };
+  try {
+    let started = false;
+    void cluster.start().then(() => (started = true));
+    await sim.run(limits, () => started);
+    if (!started) throw new Error('the cluster did not start');
+    const t0 = sim.nowUs();
+    scheduleFaults(scenario, cluster, t0, crashes, delays);
+    const client = cluster.client();
+    const recorder = new Recorder(sim, ops, scenario.clients.length);
+    let running = scenario.clients.length;
+    scenario.clients.forEach((list, c) => {
+      void runClient(sim, client, recorder, scenario, c, list).finally(() => running--);
+    });
+    const why = await sim.run(limits, () => running === 0);
+    if (why !== 'done') throw new Error(`the workload did not finish (${why})`);
+    // Quiet period: no new faults; the DPM comes back if it is down; merges and recovery finish.
+    if (!cluster.dpm.up) cluster.dpm.restart();
+    await sim.run({ ...limits, untilUs: sim.nowUs() + env.quietUs });
+    const finalOk = await finalReads(sim, client, recorder, scenario, limits);
+    if (!finalOk)
+      failure = { kind: 'stuck', message: 'final reads kept failing after the quiet period' };
+  } catch (err) {
+    failure = {
+      kind: 'exception',
+      message: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    };
+  }
+  const started = performance.now();
+  let check: CheckResult | null = null;
+  try {
+    check = checkHistory(ops, { budgetMsPerKey: options.budgetMsPerKey ?? 2000 });
+  } catch (err) {
+    failure ??= { kind: 'harness', message: `checker: ${String(err)}` };
+  }
+  const checkerMs = performance.now() - started;
+  if (check !== null && !check.ok && failure === null) {
+    const bad = check.violations[0];
+    failure = {
+      kind: bad === undefined ? 'unknown' : 'violation',
+      message:
+        bad === undefined
+          ? `${check.unknown} key(s) ran out of checker budget`
+          : `key ${bad.key} is not linearizable\n${bad.witness === null ? '' : formatWitness(bad.witness, ops)}`,
+    };
+  }
+  const dpmStats = cluster.dpm.stats;
+  return {
+    scenario,
+    ok: failure === null,
+    failure,
+    ops,
+    infoOps: ops.filter((o) => o.status === 'info').length,
+    faults: {
+      dpmCrash: dpmStats.crashes,
+      delay: delays.length,
+      tornWordsDropped: dpmStats.tornWordsDropped,
+      tornWordsKept: dpmStats.tornWordsKept,
+      tornBlocksRecovered: dpmStats.recoveries.reduce((n, r) => n + r.tornBlocks, 0),
+    },
+    coverage: coverageOf(ops, crashes, delays),
+    checkerMs,
+    checkerKeyMs: check?.keys.map((k) => k.ms) ?? [],
+    traceHash: sim.traceHash,
+    simUs: sim.nowUs(),
+    events: sim.eventCount,
+  };
+}
+
+function scheduleFaults(
+  scenario: Scenario,
+  cluster: SimCluster,
+  t0: number,
+  crashes: CrashRecord[],
+  delays: Array<{ fromNs: number; toNs: number }>,
+): void {
+  const { sim, dpm, network } = cluster;
+  let downUs = 0;
+  dpm.onCrash = () => {
+    crashes.push({ atNs: sim.nowUs() * 1000 });
+    sim.schedule(downUs, 'fault:dpm-restart', () => dpm.restart());
+  };
+  for (const fault of scenario.faults) {
+    if (fault.type === 'dpm-crash') {
+      sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:dpm-crash', () => {
+        downUs = fault.downUs;
+        dpm.armCrash(fault.point);
+        // If no KN operation of that kind comes soon, the crash strikes anyway.
+        sim.schedule(300, 'fault:dpm-crash-now', () => {
+          if (dpm.up && dpm.armedPoint === fault.point) dpm.crash();
+        });
+      });
+    } else {
+      const node =
+        fault.node === 'dpm'
+          ? dpmNode
+          : fault.node === 'client'
+            ? clientNode
+            : knNode(fault.node % scenario.knThreads);
+      const fromUs = t0 + fault.atUs;
+      network.addDelayWindow({
+        node,
+        fromUs,
+        toUs: fromUs + fault.durationUs,
+        extraUs: fault.extraUs,
+      });
+      delays.push({ fromNs: fromUs * 1000, toNs: (fromUs + fault.durationUs) * 1000 });
+    }
+  }
+}
+
+/** Assigns process ids and records completed operations. */
+class Recorder {
+  private nextProcess: number;
+  private nextId = 0;
+  private readonly sim: Simulation;
+  private readonly ops: Operation[];
+
+  constructor(sim: Simulation, ops: Operation[], firstFreeProcess: number) {
+    this.sim = sim;
+    this.ops = ops;
+    this.nextProcess = firstFreeProcess;
+  }
+
+  newProcess(): number {
+    return this.nextProcess++;
+  }
+
+  /** Runs one operation as `process`; returns the status it was recorded with. */
+  async perform(
+    client: KvClient,
+    process: number,
+    f: OpKind,
+    key: string,
+    putValue: string | null,
+  ): Promise<OpStatus> {
+    const call = this.sim.nowUs() * 1000;
+    let status: OpStatus = 'ok';
+    let value: string | null = f === 'put' ? putValue : null;
+    let existed: boolean | null = null;
+    try {
+      if (f === 'put') await client.put(key, putValue as string);
+      else if (f === 'get') {
+        const got = await client.get(key);
+        value = got === null ? null : got.toString('latin1');
+      } else existed = await client.delete(key);
+    } catch (err) {
+      const noEffect = isDinomoError(err) && noEffectCodes.has(err.code);
+      status = noEffect || f === 'get' ? 'fail' : 'info';
+      if (f === 'get') value = null;
+    }
+    const ret = this.sim.nowUs() * 1000;
+    this.sim.mix(`${process}:${f}:${key}:${status}:${value ?? '-'}`);
+    this.ops.push({ id: this.nextId++, process, f, key, value, existed, call, ret, status });
+    return status;
+  }
+}
+
+async function runClient(
+  sim: Simulation,
+  client: KvClient,
+  recorder: Recorder,
+  scenario: Scenario,
+  c: number,
+  list: readonly Scenario['clients'][number][number][],
+): Promise<void> {
+  let process = c;
+  for (let i = 0; i < list.length; i++) {
+    const op = list[i] as Scenario['clients'][number][number];
+    if (op.thinkUs > 0) await sim.sleep(op.thinkUs);
+    const key = `k${op.key}`;
+    const value = op.f === 'put' ? putValue(c, i, scenario.valueBytes) : null;
+    const status = await recorder.perform(client, process, op.f, key, value);
+    if (status === 'info') process = recorder.newProcess();
+  }
+}
+
+/** A value unique in the whole history (client and op index), padded to the scenario's size. */
+function putValue(client: number, index: number, bytes: number): string {
+  const id = `c${client}o${index}:`;
+  return id.length >= bytes ? id : id + 'x'.repeat(bytes - id.length);
+}
+
+/** Reads every key once more from a fresh process (retrying failed reads); false if one never succeeds. */
+async function finalReads(
+  sim: Simulation,
+  client: KvClient,
+  recorder: Recorder,
+  scenario: Scenario,
+  limits: { untilUs: number; maxEvents: number },
+): Promise<boolean> {
+  let pending = scenario.keys;
+  let allRead = true;
+  for (let k = 0; k < scenario.keys; k++) {
+    const process = recorder.newProcess();
+    void (async () => {
+      let ok = false;
+      for (let attempt = 0; attempt < env.finalReadAttempts && !ok; attempt++) {
+        ok = (await recorder.perform(client, process, 'get', `k${k}`, null)) === 'ok';
+        if (!ok) await sim.sleep(5000);
+      }
+      if (!ok) allRead = false;
+      pending--;
+    })();
+  }
+  await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => pending === 0);
+  return allRead && pending === 0;
+}
+
+function coverageOf(
+  ops: readonly Operation[],
+  crashes: readonly CrashRecord[],
+  delays: ReadonlyArray<{ fromNs: number; toNs: number }>,
+): Coverage {
+  const coverage: Coverage = { opsAcrossCrash: 0, writesAcrossCrash: 0, opsAcrossDelay: 0 };
+  for (const op of ops) {
+    if (crashes.some((c) => op.call <= c.atNs && c.atNs <= op.ret)) {
+      coverage.opsAcrossCrash++;
+      if (op.f !== 'get') coverage.writesAcrossCrash++;
+    }
+    if (delays.some((d) => op.call <= d.toNs && d.fromNs <= op.ret)) coverage.opsAcrossDelay++;
+  }
+  return coverage;
+}

@@ -1,0 +1,135 @@
+import fc from 'fast-check';
+import type { Mutants } from '../../src/config/mutants.js';
+import type { CrashPoint } from '../../src/sim/index.js';
+
+/** One client operation of a scenario: what to do, on which key, after how long a pause. */
+export interface ScenarioOp {
+  f: 'get' | 'put' | 'delete';
+  key: number;
+  thinkUs: number;
+}
+
+/** A DPM crash armed at `atUs` (after the workload starts), striking at `point`, down `downUs`. */
+export interface CrashFault {
+  type: 'dpm-crash';
+  atUs: number;
+  point: CrashPoint;
+  downUs: number;
+}
+
+/** Messages to and from `node` take `extraUs` longer during the window (a stall or slow link). */
+export interface DelayFault {
+  type: 'delay';
+  atUs: number;
+  durationUs: number;
+  extraUs: number;
+  /** 'dpm', 'client', or a KN thread rank. */
+  node: 'dpm' | 'client' | number;
+}
+
+export type Fault = CrashFault | DelayFault;
+
+/**
+ * A whole simulated run as data: topology, workload, faults and delivery choices. fast-check
+ * generates and shrinks it; the simulator runs it (run-scenario.ts); the same scenario always gives
+ * the same run. Failing scenarios are stored as JSON under property-tests/regressions/.
+ */
+export interface Scenario {
+  seed: number;
+  knThreads: number;
+  cacheBytesPerThread: number;
+  groupCommitUs: number;
+  keys: number;
+  valueBytes: number;
+  clients: ScenarioOp[][];
+  faults: Fault[];
+  /** Network delivery choices (see NetworkOptions.choices). */
+  choices: number[];
+}
+
+export interface ScenarioSizes {
+  clientsMin: number;
+  clientsMax: number;
+  opsPerClientMin: number;
+  opsPerClientMax: number;
+  faultsMax: number;
+}
+
+export const fastTierSizes: ScenarioSizes = {
+  clientsMin: 3,
+  clientsMax: 6,
+  opsPerClientMin: 40,
+  opsPerClientMax: 110,
+  faultsMax: 4,
+};
+
+const crashPoints: readonly CrashPoint[] = [
+  'before-persist',
+  'before-persist',
+  'before-commit-word',
+  'before-write',
+  'idle',
+];
+
+function opArb(keys: number): fc.Arbitrary<ScenarioOp> {
+  return fc.record({
+    f: fc.constantFrom<ScenarioOp['f']>('get', 'get', 'put', 'put', 'delete'),
+    key: fc.nat({ max: keys - 1 }),
+    thinkUs: fc.nat({ max: 60 }),
+  });
+}
+
+function faultArb(knThreads: number, workloadUs: number): fc.Arbitrary<Fault> {
+  const crash: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('dpm-crash' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    point: fc.constantFrom(...crashPoints),
+    downUs: fc.integer({ min: 50, max: 3000 }),
+  });
+  const delay: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('delay' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    durationUs: fc.integer({ min: 100, max: 3000 }),
+    extraUs: fc.integer({ min: 50, max: 2000 }),
+    node: fc.oneof(
+      fc.constantFrom<'dpm' | 'client'>('dpm', 'client'),
+      fc.nat({ max: knThreads - 1 }),
+    ),
+  });
+  return fc.oneof({ arbitrary: crash, weight: 3 }, { arbitrary: delay, weight: 2 });
+}
+
+/** The scenario generator. Keys are few so that operations on one key overlap often. */
+export function scenarioArb(sizes: ScenarioSizes = fastTierSizes): fc.Arbitrary<Scenario> {
+  return fc
+    .record({
+      seed: fc.nat(),
+      knThreads: fc.integer({ min: 1, max: 4 }),
+      cacheBytesPerThread: fc.constantFrom(0, 4096, 65536),
+      groupCommitUs: fc.integer({ min: 5, max: 120 }),
+      keys: fc.integer({ min: 2, max: 8 }),
+      valueBytes: fc.integer({ min: 8, max: 48 }),
+    })
+    .chain((base) =>
+      fc.record({
+        seed: fc.constant(base.seed),
+        knThreads: fc.constant(base.knThreads),
+        cacheBytesPerThread: fc.constant(base.cacheBytesPerThread),
+        groupCommitUs: fc.constant(base.groupCommitUs),
+        keys: fc.constant(base.keys),
+        valueBytes: fc.constant(base.valueBytes),
+        clients: fc.array(
+          fc.array(opArb(base.keys), {
+            minLength: sizes.opsPerClientMin,
+            maxLength: sizes.opsPerClientMax,
+          }),
+          { minLength: sizes.clientsMin, maxLength: sizes.clientsMax },
+        ),
+        faults: fc.array(faultArb(base.knThreads, 6000), { maxLength: sizes.faultsMax }),
+        choices: fc.array(fc.nat({ max: 1000 }), { maxLength: 64 }),
+      }),
+    );
+}
+
+/** The mutants a scenario runs with (none for the real system). */
+export type ScenarioMutants = Mutants;
