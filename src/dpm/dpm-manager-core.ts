@@ -195,6 +195,11 @@ export class DpmManagerCore<T> {
     return report;
   }
 
+  /** Entries merged since this manager started. */
+  get entriesMergedTotal(): number {
+    return this.entriesMerged;
+  }
+
   get runningCount(): number {
     return this.running.size;
   }

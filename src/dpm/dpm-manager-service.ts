@@ -180,6 +180,19 @@ export class DpmManagerService {
     this.inflight.add(task);
   }
 
+  /** Pumps until no chain has unmerged commits, or a round of merges makes no progress. */
+  private async mergeEverything(): Promise<void> {
+    for (;;) {
+      const before = this.core.entriesMergedTotal;
+      this.core.clearStalled();
+      this.pump();
+      if (this.inflight.size === 0) return;
+      while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+      const progressed = this.core.entriesMergedTotal > before;
+      if (!progressed && this.core.chainsNeedingMerge().length > 0) return;
+    }
+  }
+
   /** The periodic re-check: chains that could not progress get another chance. */
   tick(): void {
     this.core.clearStalled();
@@ -188,8 +201,13 @@ export class DpmManagerService {
     this.pump();
   }
 
-  /** Stops scheduling, waits for running merges, and fails pending waits with CLOSED. */
+  /**
+   * Stops gracefully: merges every committed entry first (so a cluster stopped after its KN threads
+   * committed their last batches leaves a fully merged DPM), then stops scheduling, waits for
+   * running tasks, and fails pending waits with CLOSED.
+   */
   async stop(): Promise<void> {
+    await this.mergeEverything();
     this.stopping = true;
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
     this.failAllocs(toWireError(new DinomoError('CLOSED', 'the DPM manager stopped')));
