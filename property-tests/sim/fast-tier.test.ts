@@ -19,6 +19,8 @@ describe('linearizability, simulated (fast tier)', () => {
     // Coverage: faults met operations, so the green result is not vacuous.
     expect(figures.coverage.writesAcrossCrash).toBeGreaterThan(0);
     expect(figures.coverage.opsAcrossDelay).toBeGreaterThan(0);
+    expect(figures.coverage.blocksCleaned).toBeGreaterThan(0);
+    expect(figures.coverage.backpressureWaits).toBeGreaterThan(0);
     expect(figures.faults.tornWordsDropped).toBeGreaterThan(0);
     expect(figures.faults.tornBlocksRecovered).toBeGreaterThan(0);
     expect(figures.indeterminateShare).toBeGreaterThan(0);

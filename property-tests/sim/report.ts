@@ -15,7 +15,13 @@ export interface TierFigures {
     tornWordsDropped: number;
     tornBlocksRecovered: number;
   };
-  coverage: { opsAcrossCrash: number; writesAcrossCrash: number; opsAcrossDelay: number };
+  coverage: {
+    opsAcrossCrash: number;
+    writesAcrossCrash: number;
+    opsAcrossDelay: number;
+    blocksCleaned: number;
+    backpressureWaits: number;
+  };
   checkerMsP50: number;
   checkerMsP99: number;
   violations: number;
@@ -44,6 +50,8 @@ export function tierFigures(summary: SuiteSummary): TierFigures {
       opsAcrossCrash: sum(runs, (r) => r.coverage.opsAcrossCrash),
       writesAcrossCrash: sum(runs, (r) => r.coverage.writesAcrossCrash),
       opsAcrossDelay: sum(runs, (r) => r.coverage.opsAcrossDelay),
+      blocksCleaned: sum(runs, (r) => r.coverage.blocksCleaned),
+      backpressureWaits: sum(runs, (r) => r.coverage.backpressureWaits),
     },
     checkerMsP50: quantile(checker, 0.5),
     checkerMsP99: quantile(checker, 0.99),
@@ -63,7 +71,8 @@ export function formatTier(title: string, f: TierFigures): string {
     `  faults injected        dpm-crash ${f.faults.dpmCrash}, delay ${f.faults.delay}` +
       ` (torn words dropped ${f.faults.tornWordsDropped}, torn tails cut by recovery ${f.faults.tornBlocksRecovered})`,
     `  coverage               ops across a crash ${f.coverage.opsAcrossCrash}` +
-      ` (writes ${f.coverage.writesAcrossCrash}), ops across a delay ${f.coverage.opsAcrossDelay}`,
+      ` (writes ${f.coverage.writesAcrossCrash}), ops across a delay ${f.coverage.opsAcrossDelay},` +
+      ` blocks cleaned ${f.coverage.blocksCleaned}, back-pressure waits ${f.coverage.backpressureWaits}`,
     `  checker time/history   p50 ${f.checkerMsP50.toFixed(1)} ms, p99 ${f.checkerMsP99.toFixed(1)} ms`,
     `  violations             ${f.violations}`,
     `  wall time              ${(f.wallMs / 1000).toFixed(1)} s (simulated/wall ${f.simSecondsPerWallSecond.toFixed(3)})`,

@@ -1,6 +1,8 @@
 import type { KvClient } from '../../src/client/embedded-client.js';
 import type { Mutants } from '../../src/config/mutants.js';
+import { Chain, align, metadataBytes } from '../../src/dpm/layout.js';
 import { isDinomoError } from '../../src/errors/index.js';
+import { ThreadStat } from '../../src/kn/thread-stats.js';
 import { SimCluster, Simulation, clientNode, dpmNode, knNode } from '../../src/sim/index.js';
 import { checkHistory, formatWitness, type CheckResult } from '../checker/index.js';
 import type { Operation, OpKind, OpStatus } from '../checker/history.js';
@@ -25,6 +27,10 @@ export interface Coverage {
   writesAcrossCrash: number;
   /** Operations in flight during a delay window. */
   opsAcrossDelay: number;
+  /** Blocks the log cleaner emptied (space reclaimed while the workload ran). */
+  blocksCleaned: number;
+  /** Block switches that had to wait for the merge (back-pressure). */
+  backpressureWaits: number;
 }
 
 export interface FaultCounts {
@@ -58,7 +64,7 @@ export interface RunOptions {
 /** Environment constants of every scenario (the scenario varies topology, load and faults). */
 const env = {
   blockBytes: 4096,
-  regionBytes: 1024 * 1024,
+  logBlocksDefault: 224,
   indexBytes: 64 * 1024,
   requestTimeoutMs: 20,
   controlTimeoutMs: 5,
@@ -100,7 +106,7 @@ export async function runScenario(
     reconnectRetryUs: env.reconnectRetryUs,
     network: { minDelayUs: 2, maxDelayUs: 40, choices: scenario.choices },
     dpm: {
-      regionBytes: env.regionBytes,
+      regionBytes: regionBytesFor(scenario.knThreads, scenario.logBlocks ?? env.logBlocksDefault),
       blockBytes: env.blockBytes,
       indexBytes: env.indexBytes,
       taskUsMin: 5,
@@ -161,7 +167,13 @@ export async function runScenario(
           : `key ${bad.key} is not linearizable\n${bad.witness === null ? '' : formatWitness(bad.witness, ops)}`,
     };
   }
-  const dpmStats = cluster.dpm.stats;
+  const dpmStats = cluster.dpm.collectStats();
+  const coverage = coverageOf(ops, crashes, delays);
+  coverage.blocksCleaned = dpmStats.blocksCleaned;
+  coverage.backpressureWaits = cluster.threadStats.reduce(
+    (n, t) => n + (t[ThreadStat.backpressureWaits] as number),
+    0,
+  );
   return {
     scenario,
     ok: failure === null,
@@ -175,13 +187,24 @@ export async function runScenario(
       tornWordsKept: dpmStats.tornWordsKept,
       tornBlocksRecovered: dpmStats.recoveries.reduce((n, r) => n + r.tornBlocks, 0),
     },
-    coverage: coverageOf(ops, crashes, delays),
+    coverage,
     checkerMs,
     checkerKeyMs: check?.keys.map((k) => k.ms) ?? [],
     traceHash: sim.traceHash,
     simUs: sim.nowUs(),
     events: sim.eventCount,
   };
+}
+
+/** The region size that holds exactly `logBlocks` blocks after the metadata and the index. */
+function regionBytesFor(chains: number, logBlocks: number): number {
+  return (
+    4096 +
+    metadataBytes(chains) +
+    align(chains * Chain.bytes, 4096) +
+    align(env.indexBytes, 4096) +
+    logBlocks * env.blockBytes
+  );
 }
 
 function scheduleFaults(
@@ -329,7 +352,13 @@ function coverageOf(
   crashes: readonly CrashRecord[],
   delays: ReadonlyArray<{ fromNs: number; toNs: number }>,
 ): Coverage {
-  const coverage: Coverage = { opsAcrossCrash: 0, writesAcrossCrash: 0, opsAcrossDelay: 0 };
+  const coverage: Coverage = {
+    opsAcrossCrash: 0,
+    writesAcrossCrash: 0,
+    opsAcrossDelay: 0,
+    blocksCleaned: 0,
+    backpressureWaits: 0,
+  };
   for (const op of ops) {
     if (crashes.some((c) => op.call <= c.atNs && c.atNs <= op.ret)) {
       coverage.opsAcrossCrash++;

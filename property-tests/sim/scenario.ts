@@ -41,6 +41,11 @@ export interface Scenario {
   groupCommitUs: number;
   keys: number;
   valueBytes: number;
+  /**
+   * 4 KiB log blocks in the region (absent in older stored scenarios: 224). Few blocks force
+   * back-pressure, block reuse and log cleaning within a short run.
+   */
+  logBlocks?: number;
   clients: ScenarioOp[][];
   faults: Fault[];
   /** Network delivery choices (see NetworkOptions.choices). */
@@ -109,6 +114,7 @@ export function scenarioArb(sizes: ScenarioSizes = fastTierSizes): fc.Arbitrary<
       groupCommitUs: fc.integer({ min: 5, max: 120 }),
       keys: fc.integer({ min: 2, max: 8 }),
       valueBytes: fc.integer({ min: 8, max: 48 }),
+      logBlocks: fc.oneof(fc.integer({ min: 12, max: 40 }), fc.constant(224)),
     })
     .chain((base) =>
       fc.record({
@@ -118,6 +124,7 @@ export function scenarioArb(sizes: ScenarioSizes = fastTierSizes): fc.Arbitrary<
         groupCommitUs: fc.constant(base.groupCommitUs),
         keys: fc.constant(base.keys),
         valueBytes: fc.constant(base.valueBytes),
+        logBlocks: fc.constant(Math.max(base.logBlocks, 2 * base.knThreads + 6)),
         clients: fc.array(
           fc.array(opArb(base.keys), {
             minLength: sizes.opsPerClientMin,

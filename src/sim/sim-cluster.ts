@@ -49,6 +49,8 @@ export class SimCluster {
   readonly threads: KnThread[] = [];
   readonly channels: KnChannel[] = [];
   readonly slotMap: Uint16Array;
+  /** Each thread's counters (thread-stats.ts layout). */
+  readonly threadStats: Float64Array[] = [];
   private readonly options: SimClusterOptions;
 
   constructor(sim: Simulation, options: SimClusterOptions) {
@@ -79,6 +81,8 @@ export class SimCluster {
     const node = knNode(rank);
     const fabric = new SimFabric(dpm, rank, fenceWordOffset(dpm.region, rank));
     const control = new PortDpmControl(this.controlPort(rank), sim, options.controlTimeoutMs);
+    const stats = new Float64Array(threadStatSlots);
+    this.threadStats.push(stats);
     const ownedSlots = new Uint8Array(this.slotMap.length);
     for (let slot = 0; slot < ownedSlots.length; slot++) {
       ownedSlots[slot] = this.slotMap[slot] === rank ? 1 : 0;
@@ -95,7 +99,7 @@ export class SimCluster {
         clock: sim,
         dac: new Dac({ capacityBytes: options.cacheBytesPerThread }),
         index: new IndexReader(fabric, dpm.region.geometry),
-        stats: new Float64Array(threadStatSlots),
+        stats,
         ownedSlots,
         send: (batch) => network.send(node, clientNode, () => channel.onResponses(batch)),
         ringDoorbell: () => dpm.ring(),

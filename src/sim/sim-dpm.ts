@@ -38,6 +38,8 @@ export interface SimDpmStats {
   tornWordsDropped: number;
   /** Unpersisted 8-byte words a crash kept. */
   tornWordsKept: number;
+  /** Victim blocks emptied by log cleaning, over every incarnation. */
+  blocksCleaned: number;
   recoveries: RecoveryReport[];
 }
 
@@ -63,8 +65,10 @@ export class SimDpm {
     restarts: 0,
     tornWordsDropped: 0,
     tornWordsKept: 0,
+    blocksCleaned: 0,
     recoveries: [],
   };
+  private cleanedBefore = 0;
   private readonly sim: Simulation;
   private readonly options: SimDpmOptions;
   private readonly dirty = new Map<number, DirtyWord>();
@@ -122,6 +126,13 @@ export class SimDpm {
     });
   }
 
+  /** Refreshes the counters that live in the current manager (call before reading `stats`). */
+  collectStats(): SimDpmStats {
+    this.stats.blocksCleaned =
+      this.cleanedBefore + (this.service?.core.cleaner.stats().blocksCleaned ?? 0);
+    return this.stats;
+  }
+
   /** The crash point armed and not yet struck, or null. */
   get armedPoint(): CrashPoint | null {
     return this.armed;
@@ -163,6 +174,7 @@ export class SimDpm {
     this.stats.crashes++;
     this.sim.mix('dpm-crash');
     this.tearVolatileWords();
+    this.cleanedBefore += this.service?.core.cleaner.stats().blocksCleaned ?? 0;
     this.upValue = false;
     this.incarnationValue++;
     this.service = null;
