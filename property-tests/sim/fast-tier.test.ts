@@ -4,7 +4,8 @@ import { runSuite } from './suite.js';
 
 /**
  * The fast tier of the linearizability suite: generated scenarios (topology, concurrent clients,
- * DPM crashes with torn writes, message delays) run in the simulator against the real KN, DPM and
+ * DPM crashes with torn writes, message delays, merge stalls, slot moves, added and removed KN
+ * threads) run in the simulator against the real KN, DPM and
  * client code, and every history is checked. Fixed seeds keep CI reproducible; `npm run lincheck`
  * runs other seeds and bigger scenarios.
  */
@@ -20,6 +21,8 @@ describe('linearizability, simulated (fast tier)', () => {
     expect(figures.coverage.writesAcrossCrash).toBeGreaterThan(0);
     expect(figures.coverage.opsAcrossDelay).toBeGreaterThan(0);
     expect(figures.coverage.blocksCleaned).toBeGreaterThan(0);
+    expect(figures.faults.handoffs).toBeGreaterThan(0);
+    expect(figures.coverage.opsAcrossHandoff).toBeGreaterThan(0);
     expect(figures.coverage.backpressureWaits).toBeGreaterThan(0);
     expect(figures.faults.tornWordsDropped).toBeGreaterThan(0);
     expect(figures.faults.tornBlocksRecovered).toBeGreaterThan(0);

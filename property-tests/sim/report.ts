@@ -12,6 +12,11 @@ export interface TierFigures {
   faults: {
     dpmCrash: number;
     delay: number;
+    mergeStall: number;
+    moveKey: number;
+    addKn: number;
+    removeKn: number;
+    handoffs: number;
     tornWordsDropped: number;
     tornBlocksRecovered: number;
   };
@@ -19,6 +24,8 @@ export interface TierFigures {
     opsAcrossCrash: number;
     writesAcrossCrash: number;
     opsAcrossDelay: number;
+    opsAcrossHandoff: number;
+    handoffMaxUs: number;
     blocksCleaned: number;
     backpressureWaits: number;
   };
@@ -43,6 +50,11 @@ export function tierFigures(summary: SuiteSummary): TierFigures {
     faults: {
       dpmCrash: sum(runs, (r) => r.faults.dpmCrash),
       delay: sum(runs, (r) => r.faults.delay),
+      mergeStall: sum(runs, (r) => r.faults.mergeStall),
+      moveKey: sum(runs, (r) => r.faults.moveKey),
+      addKn: sum(runs, (r) => r.faults.addKn),
+      removeKn: sum(runs, (r) => r.faults.removeKn),
+      handoffs: sum(runs, (r) => r.faults.handoffs),
       tornWordsDropped: sum(runs, (r) => r.faults.tornWordsDropped),
       tornBlocksRecovered: sum(runs, (r) => r.faults.tornBlocksRecovered),
     },
@@ -50,6 +62,8 @@ export function tierFigures(summary: SuiteSummary): TierFigures {
       opsAcrossCrash: sum(runs, (r) => r.coverage.opsAcrossCrash),
       writesAcrossCrash: sum(runs, (r) => r.coverage.writesAcrossCrash),
       opsAcrossDelay: sum(runs, (r) => r.coverage.opsAcrossDelay),
+      opsAcrossHandoff: sum(runs, (r) => r.coverage.opsAcrossHandoff),
+      handoffMaxUs: Math.max(0, ...runs.map((r) => r.coverage.handoffMaxUs)),
       blocksCleaned: sum(runs, (r) => r.coverage.blocksCleaned),
       backpressureWaits: sum(runs, (r) => r.coverage.backpressureWaits),
     },
@@ -68,10 +82,15 @@ export function formatTier(title: string, f: TierFigures): string {
     `  histories checked      ${f.histories}`,
     `  operations             ${f.ops} (${f.opsPerHistoryMean.toFixed(0)} per history, max ${f.opsPerHistoryMax})`,
     `  indeterminate ops      ${pct(f.indeterminateShare)}`,
-    `  faults injected        dpm-crash ${f.faults.dpmCrash}, delay ${f.faults.delay}` +
+    `  faults injected        dpm-crash ${f.faults.dpmCrash}, delay ${f.faults.delay},` +
+      ` merge-stall ${f.faults.mergeStall},` +
+      ` move-slot ${f.faults.moveKey}, add-kn ${f.faults.addKn}, remove-kn ${f.faults.removeKn}` +
+      ` (${f.faults.handoffs} handoffs done)` +
+      `\n                         ` +
       ` (torn words dropped ${f.faults.tornWordsDropped}, torn tails cut by recovery ${f.faults.tornBlocksRecovered})`,
     `  coverage               ops across a crash ${f.coverage.opsAcrossCrash}` +
       ` (writes ${f.coverage.writesAcrossCrash}), ops across a delay ${f.coverage.opsAcrossDelay},` +
+      ` ops across a handoff ${f.coverage.opsAcrossHandoff} (longest handoff ${f.coverage.handoffMaxUs} µs),` +
       ` blocks cleaned ${f.coverage.blocksCleaned}, back-pressure waits ${f.coverage.backpressureWaits}`,
     `  checker time/history   p50 ${f.checkerMsP50.toFixed(1)} ms, p99 ${f.checkerMsP99.toFixed(1)} ms`,
     `  violations             ${f.violations}`,

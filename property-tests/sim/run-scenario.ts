@@ -3,10 +3,11 @@ import type { Mutants } from '../../src/config/mutants.js';
 import { Chain, align, metadataBytes } from '../../src/dpm/layout.js';
 import { isDinomoError } from '../../src/errors/index.js';
 import { ThreadStat } from '../../src/kn/thread-stats.js';
+import { slotOfKey } from '../../src/routing/index.js';
 import { SimCluster, Simulation, clientNode, dpmNode, knNode } from '../../src/sim/index.js';
 import { checkHistory, formatWitness, type CheckResult } from '../checker/index.js';
 import type { Operation, OpKind, OpStatus } from '../checker/history.js';
-import type { Scenario } from './scenario.js';
+import { extraKnThreads, type Scenario } from './scenario.js';
 
 /** What went wrong in a run, if anything. */
 export interface RunFailure {
@@ -27,6 +28,10 @@ export interface Coverage {
   writesAcrossCrash: number;
   /** Operations in flight during a delay window. */
   opsAcrossDelay: number;
+  /** Operations in flight while a slot handoff ran. */
+  opsAcrossHandoff: number;
+  /** Longest handoff, from release to the new owner serving (virtual µs). */
+  handoffMaxUs: number;
   /** Blocks the log cleaner emptied (space reclaimed while the workload ran). */
   blocksCleaned: number;
   /** Block switches that had to wait for the merge (back-pressure). */
@@ -36,6 +41,14 @@ export interface Coverage {
 export interface FaultCounts {
   dpmCrash: number;
   delay: number;
+  /** Windows in which DPM merge and cleaning tasks ran slow. */
+  mergeStall: number;
+  /** Slot moves requested: single-slot moves, and the moves of add and remove KN. */
+  moveKey: number;
+  addKn: number;
+  removeKn: number;
+  /** Handoffs (one slot set from one thread to another) completed. */
+  handoffs: number;
   tornWordsDropped: number;
   tornWordsKept: number;
   tornBlocksRecovered: number;
@@ -94,8 +107,11 @@ export async function runScenario(
 ): Promise<RunResult> {
   const sim = new Simulation(scenario.seed);
   const mutants = options.mutants ?? {};
+  const maxKnThreads = scenario.knThreads + extraKnThreads;
   const cluster = new SimCluster(sim, {
     knThreads: scenario.knThreads,
+    maxKnThreads,
+    clientRetryUs: 50,
     cacheBytesPerThread: scenario.cacheBytesPerThread,
     groupCommitUs: scenario.groupCommitUs,
     groupCommitBytes: 2048,
@@ -106,7 +122,7 @@ export async function runScenario(
     reconnectRetryUs: env.reconnectRetryUs,
     network: { minDelayUs: 2, maxDelayUs: 40, choices: scenario.choices },
     dpm: {
-      regionBytes: regionBytesFor(scenario.knThreads, scenario.logBlocks ?? env.logBlocksDefault),
+      regionBytes: regionBytesFor(maxKnThreads, scenario.logBlocks ?? env.logBlocksDefault),
       blockBytes: env.blockBytes,
       indexBytes: env.indexBytes,
       taskUsMin: 5,
@@ -121,6 +137,7 @@ export async function runScenario(
   const crashes: CrashRecord[] = [];
   const delays: Array<{ fromNs: number; toNs: number }> = [];
   let failure: RunFailure | null = null;
+  const reconfig: ReconfigCounts = { mergeStalls: 0, moves: 0, addKn: 0, removeKn: 0 };
   const limits = { untilUs: env.workloadLimitUs, maxEvents: env.maxEvents };
   try {
     let started = false;
@@ -128,7 +145,7 @@ export async function runScenario(
     await sim.run(limits, () => started);
     if (!started) throw new Error('the cluster did not start');
     const t0 = sim.nowUs();
-    scheduleFaults(scenario, cluster, t0, crashes, delays);
+    scheduleFaults(scenario, cluster, t0, crashes, delays, reconfig);
     const client = cluster.client();
     const recorder = new Recorder(sim, ops, scenario.clients.length);
     let running = scenario.clients.length;
@@ -137,12 +154,23 @@ export async function runScenario(
     });
     const why = await sim.run(limits, () => running === 0);
     if (why !== 'done') throw new Error(`the workload did not finish (${why})`);
-    // Quiet period: no new faults; the DPM comes back if it is down; merges and recovery finish.
+    // Quiet period: no new faults; the DPM comes back if it is down; merges, recovery and
+    // reconfiguration finish.
     if (!cluster.dpm.up) cluster.dpm.restart();
     await sim.run({ ...limits, untilUs: sim.nowUs() + env.quietUs });
+    await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => !cluster.monitor.busy);
     const finalOk = await finalReads(sim, client, recorder, scenario, limits);
-    if (!finalOk)
+    if (cluster.errors.length > 0) {
+      const err = cluster.errors[0];
+      failure = {
+        kind: 'exception',
+        message: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      };
+    } else if (cluster.monitor.busy) {
+      failure = { kind: 'stuck', message: 'a slot move never finished' };
+    } else if (!finalOk) {
       failure = { kind: 'stuck', message: 'final reads kept failing after the quiet period' };
+    }
   } catch (err) {
     failure = {
       kind: 'exception',
@@ -168,7 +196,12 @@ export async function runScenario(
     };
   }
   const dpmStats = cluster.dpm.collectStats();
-  const coverage = coverageOf(ops, crashes, delays);
+  const handoffs = cluster.monitor.moves.map((m) => ({
+    fromNs: m.startUs * 1000,
+    toNs: (m.doneUs ?? sim.nowUs()) * 1000,
+  }));
+  const coverage = coverageOf(ops, crashes, delays, handoffs);
+  coverage.handoffMaxUs = Math.max(0, ...handoffs.map((h) => (h.toNs - h.fromNs) / 1000));
   coverage.blocksCleaned = dpmStats.blocksCleaned;
   coverage.backpressureWaits = cluster.threadStats.reduce(
     (n, t) => n + (t[ThreadStat.backpressureWaits] as number),
@@ -183,6 +216,11 @@ export async function runScenario(
     faults: {
       dpmCrash: dpmStats.crashes,
       delay: delays.length,
+      mergeStall: reconfig.mergeStalls,
+      moveKey: reconfig.moves,
+      addKn: reconfig.addKn,
+      removeKn: reconfig.removeKn,
+      handoffs: cluster.monitor.moves.filter((m) => m.doneUs !== null).length,
       tornWordsDropped: dpmStats.tornWordsDropped,
       tornWordsKept: dpmStats.tornWordsKept,
       tornBlocksRecovered: dpmStats.recoveries.reduce((n, r) => n + r.tornBlocks, 0),
@@ -207,12 +245,20 @@ function regionBytesFor(chains: number, logBlocks: number): number {
   );
 }
 
+interface ReconfigCounts {
+  mergeStalls: number;
+  moves: number;
+  addKn: number;
+  removeKn: number;
+}
+
 function scheduleFaults(
   scenario: Scenario,
   cluster: SimCluster,
   t0: number,
   crashes: CrashRecord[],
   delays: Array<{ fromNs: number; toNs: number }>,
+  counts: ReconfigCounts,
 ): void {
   const { sim, dpm, network } = cluster;
   let downUs = 0;
@@ -229,6 +275,33 @@ function scheduleFaults(
         sim.schedule(300, 'fault:dpm-crash-now', () => {
           if (dpm.up && dpm.armedPoint === fault.point) dpm.crash();
         });
+      });
+    } else if (fault.type === 'move-key') {
+      sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:move-key', () => {
+        const slot = slotOfKey(Buffer.from(`k${fault.key % scenario.keys}`));
+        const live = cluster.liveRanks.filter((r) => r !== cluster.plannedOwner(slot));
+        const from = cluster.plannedOwner(slot);
+        const to = live[fault.offset % Math.max(1, live.length)];
+        if (to === undefined || !cluster.moveSlot(slot, to)) return;
+        counts.moves++;
+        if (fault.returnAfterUs > 0) {
+          sim.schedule(fault.returnAfterUs, 'fault:move-key-back', () => {
+            if (cluster.moveSlot(slot, from)) counts.moves++;
+          });
+        }
+      });
+    } else if (fault.type === 'merge-stall') {
+      const fromUs = t0 + fault.atUs;
+      dpm.addStall(fromUs, fromUs + fault.durationUs, fault.extraUs);
+      counts.mergeStalls++;
+    } else if (fault.type === 'add-kn') {
+      sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:add-kn', () => {
+        if (cluster.addKn()) counts.addKn++;
+      });
+    } else if (fault.type === 'remove-kn') {
+      sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:remove-kn', () => {
+        const rank = cluster.liveRanks[fault.which % cluster.liveRanks.length];
+        if (rank !== undefined && cluster.removeKn(rank)) counts.removeKn++;
       });
     } else {
       const node =
@@ -351,11 +424,14 @@ function coverageOf(
   ops: readonly Operation[],
   crashes: readonly CrashRecord[],
   delays: ReadonlyArray<{ fromNs: number; toNs: number }>,
+  handoffs: ReadonlyArray<{ fromNs: number; toNs: number }>,
 ): Coverage {
   const coverage: Coverage = {
     opsAcrossCrash: 0,
     writesAcrossCrash: 0,
     opsAcrossDelay: 0,
+    opsAcrossHandoff: 0,
+    handoffMaxUs: 0,
     blocksCleaned: 0,
     backpressureWaits: 0,
   };
@@ -365,6 +441,7 @@ function coverageOf(
       if (op.f !== 'get') coverage.writesAcrossCrash++;
     }
     if (delays.some((d) => op.call <= d.toNs && d.fromNs <= op.ret)) coverage.opsAcrossDelay++;
+    if (handoffs.some((h) => op.call <= h.toNs && h.fromNs <= op.ret)) coverage.opsAcrossHandoff++;
   }
   return coverage;
 }

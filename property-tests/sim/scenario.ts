@@ -27,7 +27,42 @@ export interface DelayFault {
   node: 'dpm' | 'client' | number;
 }
 
-export type Fault = CrashFault | DelayFault;
+/** Moves the slot of key `k${key}` to another thread (`offset` picks which, modulo the live ones). */
+export interface MoveKeyFault {
+  type: 'move-key';
+  atUs: number;
+  key: number;
+  offset: number;
+  /** When > 0, the slot moves back to its previous owner this long after the first move began. */
+  returnAfterUs: number;
+}
+
+/** Adds a KN thread at run time; about 1/N of the slots move to it. */
+export interface AddKnFault {
+  type: 'add-kn';
+  atUs: number;
+}
+
+/** Removes a KN thread (the live one at index `which` modulo their count): its slots move away. */
+export interface RemoveKnFault {
+  type: 'remove-kn';
+  atUs: number;
+  which: number;
+}
+
+/** DPM merge and cleaning tasks take `extraUs` longer during the window (a busy DPM). */
+export interface MergeStallFault {
+  type: 'merge-stall';
+  atUs: number;
+  durationUs: number;
+  extraUs: number;
+}
+
+export type Fault =
+  CrashFault | DelayFault | MergeStallFault | MoveKeyFault | AddKnFault | RemoveKnFault;
+
+/** Threads a scenario may add beyond its initial ones. */
+export const extraKnThreads = 2;
 
 /**
  * A whole simulated run as data: topology, workload, faults and delivery choices. fast-check
@@ -65,7 +100,7 @@ export const fastTierSizes: ScenarioSizes = {
   clientsMax: 6,
   opsPerClientMin: 40,
   opsPerClientMax: 110,
-  faultsMax: 4,
+  faultsMax: 8,
 };
 
 const crashPoints: readonly CrashPoint[] = [
@@ -101,7 +136,36 @@ function faultArb(knThreads: number, workloadUs: number): fc.Arbitrary<Fault> {
       fc.nat({ max: knThreads - 1 }),
     ),
   });
-  return fc.oneof({ arbitrary: crash, weight: 3 }, { arbitrary: delay, weight: 2 });
+  const moveKey: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('move-key' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    key: fc.nat({ max: 7 }),
+    offset: fc.nat({ max: 5 }),
+    returnAfterUs: fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 4000 })),
+  });
+  const addKn: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('add-kn' as const),
+    atUs: fc.nat({ max: workloadUs }),
+  });
+  const removeKn: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('remove-kn' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    which: fc.nat({ max: 5 }),
+  });
+  const stall: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('merge-stall' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    durationUs: fc.integer({ min: 500, max: 5000 }),
+    extraUs: fc.integer({ min: 200, max: 3000 }),
+  });
+  return fc.oneof(
+    { arbitrary: stall, weight: 2 },
+    { arbitrary: crash, weight: 3 },
+    { arbitrary: delay, weight: 2 },
+    { arbitrary: moveKey, weight: 4 },
+    { arbitrary: addKn, weight: 1 },
+    { arbitrary: removeKn, weight: 1 },
+  );
 }
 
 /** The scenario generator. Keys are few so that operations on one key overlap often. */
@@ -124,7 +188,7 @@ export function scenarioArb(sizes: ScenarioSizes = fastTierSizes): fc.Arbitrary<
         groupCommitUs: fc.constant(base.groupCommitUs),
         keys: fc.constant(base.keys),
         valueBytes: fc.constant(base.valueBytes),
-        logBlocks: fc.constant(Math.max(base.logBlocks, 2 * base.knThreads + 6)),
+        logBlocks: fc.constant(Math.max(base.logBlocks, 2 * (base.knThreads + extraKnThreads) + 6)),
         clients: fc.array(
           fc.array(opArb(base.keys), {
             minLength: sizes.opsPerClientMin,

@@ -11,6 +11,10 @@ export interface Mutants {
   acceptTornEntries?: boolean;
   /** DPM: a merge overwrites the indexed entry in log arrival order, ignoring versions. */
   mergeByArrival?: boolean;
+  /** KN: a thread releasing slots does not wait until the DPM merged its log (new owner reads stale). */
+  skipMergeOnHandoff?: boolean;
+  /** KN: a thread releasing slots keeps their keys in its DAC (stale if the slots come back). */
+  noDacInvalidation?: boolean;
 }
 
 export type MutantName = keyof Mutants;
@@ -19,6 +23,8 @@ export const mutantNames: readonly MutantName[] = [
   'ackBeforeCommit',
   'acceptTornEntries',
   'mergeByArrival',
+  'skipMergeOnHandoff',
+  'noDacInvalidation',
 ];
 
 export const noMutants: Readonly<Mutants> = Object.freeze({});

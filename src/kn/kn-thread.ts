@@ -53,12 +53,15 @@ export interface KnThreadDeps {
   index: IndexLookup;
   /** This thread's counters (thread-stats.ts layout). */
   stats: Float64Array;
-  /** Slot ownership of this thread in the current epoch: 1 = owned. */
+  /** Slot ownership of this thread (SlotState): owned, handing off, or not owned. */
   ownedSlots: Uint8Array;
   /** Delivers a response batch to the client side. */
   send: (responses: Uint8Array) => void;
   ringDoorbell: () => void;
 }
+
+/** Per-slot states in `ownedSlots`. */
+export const SlotState = { notOwned: 0, owned: 1, handingOff: 2 } as const;
 
 /** Where `locate` found a key's newest committed value. */
 const Found = { none: 0, value: 1 } as const;
@@ -112,10 +115,14 @@ export class KnThread {
   /** The LSN just past the newest abandoned block, which recovery waits to see merged. */
   private settleLsn: number | null = null;
   private uncertain: UncertainKey[] = [];
+  /** Control steps (slot handoff) run between request batches, never in the middle of one. */
+  private readonly controls: Array<() => Promise<void>> = [];
+  private epoch: number;
 
   constructor(deps: KnThreadDeps, options: KnThreadOptions) {
     this.deps = deps;
     this.options = options;
+    this.epoch = options.epoch;
     this.log = new LogWriter(deps.fabric, deps.dpm, {
       rank: options.rank,
       blockBytes: options.blockBytes,
@@ -158,6 +165,11 @@ export class KnThread {
     try {
       for (;;) {
         if (this.connectionLost) await this.recover();
+        const control = this.controls.shift();
+        if (control !== undefined) {
+          await control();
+          continue;
+        }
         const batch = this.queue.shift();
         if (batch === undefined) break;
         await this.process(batch);
@@ -184,11 +196,7 @@ export class KnThread {
             `KN thread ${this.options.rank} lost its DPM connection and is reconnecting`,
           );
         } else if (!this.owns(r.key)) {
-          this.out.addError(
-            r.requestId,
-            'MOVED',
-            `slot ${slotOfKey(r.key)} is not owned by KN thread ${this.options.rank}`,
-          );
+          this.refuseSlot(r.requestId, slotOfKey(r.key));
         } else if (r.op === WireOp.get) {
           this.get(r.requestId, r.key);
         } else if (r.op === WireOp.put) {
@@ -204,7 +212,67 @@ export class KnThread {
   }
 
   private owns(key: Uint8Array): boolean {
-    return this.deps.ownedSlots[slotOfKey(key)] === 1;
+    return this.deps.ownedSlots[slotOfKey(key)] === SlotState.owned;
+  }
+
+  private refuseSlot(requestId: number, slot: number): void {
+    const rank = this.options.rank;
+    if (this.deps.ownedSlots[slot] === SlotState.handingOff) {
+      this.out.addError(
+        requestId,
+        'TRYAGAIN',
+        `slot ${slot} is being handed over by KN thread ${rank}`,
+      );
+    } else {
+      this.out.addError(requestId, 'MOVED', `slot ${slot} is not owned by KN thread ${rank}`);
+    }
+  }
+
+  /**
+   * Hands slots over to another thread (DESIGN.md section 8, "Move slots S from A to B"), as a
+   * control step between request batches: requests for S get TRYAGAIN from now on; the open batch is
+   * committed and acknowledged; the thread waits until the DPM has merged its chain through its
+   * tail, so the new owner finds every acknowledged write of S in the index; then it forgets S (DAC
+   * entries and records of its own writes) and answers MOVED for S. Resolves when that is done; the
+   * caller then persists the new epoch and lets the new owner serve.
+   */
+  releaseSlots(slots: readonly number[]): Promise<void> {
+    return this.runControl(async () => {
+      const owned = this.deps.ownedSlots;
+      const moving = new Uint8Array(owned.length);
+      for (const slot of slots) {
+        moving[slot] = 1;
+        if (owned[slot] === SlotState.owned) owned[slot] = SlotState.handingOff;
+      }
+      this.commitNow();
+      this.flush();
+      if (this.connectionLost) await this.recover();
+      const mutants = this.options.mutants ?? {};
+      if (mutants.skipMergeOnHandoff !== true) {
+        await this.deps.dpm.waitMerged(this.options.rank, this.log.committedLsn);
+      }
+      const inSlots = (key: Uint8Array): boolean => moving[slotOfKey(key)] === 1;
+      if (mutants.noDacInvalidation !== true) this.deps.dac.removeWhere(inSlots);
+      this.recent.dropWhere(inSlots);
+      for (const slot of slots) owned[slot] = SlotState.notOwned;
+    });
+  }
+
+  /** Starts serving `slots` in epoch `epoch` (after the old owner released them and it was persisted). */
+  acquireSlots(slots: readonly number[], epoch: number): Promise<void> {
+    return this.runControl(() => {
+      // Writes of the new epoch are newer than anything the previous owners wrote.
+      if (epoch > this.epoch) this.epoch = epoch;
+      for (const slot of slots) this.deps.ownedSlots[slot] = SlotState.owned;
+      return Promise.resolve();
+    });
+  }
+
+  private runControl(step: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.controls.push(() => step().then(resolve, reject));
+      if (!this.draining) void this.drain();
+    });
   }
 
   private get(requestId: number, key: Uint8Array): void {
@@ -344,7 +412,7 @@ export class KnThread {
       op === EntryOp.put ? EntryOp.put : EntryOp.delete,
       key,
       value,
-      this.options.epoch,
+      this.epoch,
       ++this.seq,
     );
     const p = this.sparePending.pop() ?? { requestId: 0, op: 0, hash: 0, at: 0, acked: false };

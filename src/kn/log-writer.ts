@@ -45,6 +45,7 @@ export class LogWriter {
   private appendAt = Block.headerBytes;
   private entryCount = 0;
   private nextBlock: Promise<number> | null = null;
+  private committedLsnValue = 0;
   private readonly header = new Uint8Array(Block.headerBytes);
   private readonly headerView = new DataView(this.header.buffer);
 
@@ -100,6 +101,11 @@ export class LogWriter {
     return at;
   }
 
+  /** The LSN just past everything committed so far (merging through it settles every write). */
+  get committedLsn(): number {
+    return this.committedLsnValue;
+  }
+
   lsnAt(at: number): number {
     return lsnOf(this.currentMirror().blockSeq, at);
   }
@@ -134,6 +140,7 @@ export class LogWriter {
       );
       this.fabric.persist();
       this.batchStart = this.appendAt;
+      this.committedLsnValue = lsnOf(this.currentMirror().blockSeq, this.appendAt);
       this.options.ringDoorbell();
     }
   }

@@ -15,3 +15,4 @@ export {
 } from './sim-dpm.js';
 export { SimFabric } from './sim-fabric.js';
 export { SimCluster, clientNode, knNode, type SimClusterOptions } from './sim-cluster.js';
+export { SimMonitor, monitorNode, type MoveRecord } from './sim-monitor.js';

@@ -77,6 +77,7 @@ export class SimDpm {
   private upValue = false;
   private pumpPending = false;
   private armed: CrashPoint | null = null;
+  private readonly stalls: Array<{ fromUs: number; toUs: number; extraUs: number }> = [];
   /** Called at every crash (the harness marks in-flight operations as crossing a fault). */
   onCrash: () => void = () => undefined;
 
@@ -249,8 +250,16 @@ export class SimDpm {
     this.dirty.clear();
   }
 
+  /** Between `fromUs` and `toUs`, every DPM task takes `extraUs` longer (a busy or stalled DPM). */
+  addStall(fromUs: number, toUs: number, extraUs: number): void {
+    this.stalls.push({ fromUs, toUs, extraUs });
+  }
+
   private taskDelay(): number {
     const { taskUsMin, taskUsMax } = this.options;
-    return taskUsMin + this.sim.random.int(taskUsMax - taskUsMin + 1);
+    const now = this.sim.nowUs();
+    let extra = 0;
+    for (const s of this.stalls) if (now >= s.fromUs && now < s.toUs) extra += s.extraUs;
+    return taskUsMin + this.sim.random.int(taskUsMax - taskUsMin + 1) + extra;
   }
 }

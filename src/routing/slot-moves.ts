@@ -1,0 +1,51 @@
+import { assert } from '../util/assert.js';
+
+/** Slots that change owner from one KN thread to another, as one handoff. */
+export interface SlotMove {
+  slots: number[];
+  from: number;
+  to: number;
+}
+
+function slotsByOwner(owners: Uint16Array): Map<number, number[]> {
+  const byOwner = new Map<number, number[]>();
+  for (let slot = 0; slot < owners.length; slot++) {
+    const owner = owners[slot] as number;
+    let list = byOwner.get(owner);
+    if (list === undefined) byOwner.set(owner, (list = []));
+    list.push(slot);
+  }
+  return byOwner;
+}
+
+/**
+ * Adding a KN thread: it takes about 1/N of the slots, evenly from every current owner (each gives
+ * the slots above its new fair share), so load stays balanced and only 1/N of the keys pause.
+ */
+export function planAddThread(owners: Uint16Array, newRank: number): SlotMove[] {
+  const byOwner = slotsByOwner(owners);
+  assert(!byOwner.has(newRank), 'the new thread owns nothing yet');
+  const ranks = [...byOwner.keys()].sort((a, b) => a - b);
+  const fairShare = Math.floor(owners.length / (ranks.length + 1));
+  const moves: SlotMove[] = [];
+  for (const rank of ranks) {
+    const slots = byOwner.get(rank) as number[];
+    if (slots.length > fairShare) {
+      moves.push({ slots: slots.slice(fairShare), from: rank, to: newRank });
+    }
+  }
+  return moves;
+}
+
+/** Removing a KN thread: its slots go to the survivors round-robin, one move per survivor. */
+export function planRemoveThread(
+  owners: Uint16Array,
+  rank: number,
+  survivors: readonly number[],
+): SlotMove[] {
+  assert(survivors.length > 0 && !survivors.includes(rank), 'someone else takes the slots');
+  const slots = slotsByOwner(owners).get(rank) ?? [];
+  const moves = survivors.map((to) => ({ slots: [] as number[], from: rank, to }));
+  slots.forEach((slot, i) => (moves[i % moves.length] as SlotMove).slots.push(slot));
+  return moves.filter((m) => m.slots.length > 0);
+}

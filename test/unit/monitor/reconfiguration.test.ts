@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import {
+  initialReconfigState,
+  reconfigStep,
+  type ReconfigOutput,
+  type ReconfigState,
+} from '../../../src/monitor/index.js';
+import { evenSlotMap, planAddThread, planRemoveThread } from '../../../src/routing/index.js';
+
+function run(state: ReconfigState, ...inputs: Parameters<typeof reconfigStep>[1][]) {
+  const outputs: ReconfigOutput[] = [];
+  for (const input of inputs) {
+    const next = reconfigStep(state, input);
+    state = next.state;
+    outputs.push(...next.outputs);
+  }
+  return { state, outputs };
+}
+
+describe('reconfigStep (M-node slot moves)', () => {
+  it('releases, then persists the next epoch, then lets the new owner acquire', () => {
+    const move = { slots: [1, 2], from: 0, to: 1 };
+    const { state, outputs } = run(
+      initialReconfigState(7),
+      { type: 'move', move },
+      { type: 'released', moveId: 1 },
+      { type: 'persisted', moveId: 1 },
+      { type: 'acquired', moveId: 1 },
+    );
+    expect(outputs.map((o) => o.type)).toEqual(['release', 'persist', 'acquire', 'done']);
+    expect(outputs[1]).toMatchObject({ epoch: 8, owner: 1, slots: [1, 2] });
+    expect(outputs[2]).toMatchObject({ rank: 1, epoch: 8 });
+    expect(state.epoch).toBe(8);
+    expect(state.active).toBeNull();
+  });
+
+  it('runs moves one at a time, in order, and ignores stale or out-of-phase reports', () => {
+    const first = run(
+      initialReconfigState(1),
+      { type: 'move', move: { slots: [1], from: 0, to: 1 } },
+      { type: 'move', move: { slots: [2], from: 0, to: 2 } },
+    );
+    expect(first.outputs).toEqual([{ type: 'release', moveId: 1, rank: 0, slots: [1] }]);
+    // Acquired before persisted, and a report for the queued move: both ignored.
+    const ignored = run(
+      first.state,
+      { type: 'acquired', moveId: 1 },
+      { type: 'released', moveId: 2 },
+    );
+    expect(ignored.outputs).toEqual([]);
+    const rest = run(
+      ignored.state,
+      { type: 'released', moveId: 1 },
+      { type: 'persisted', moveId: 1 },
+      { type: 'acquired', moveId: 1 },
+    );
+    expect(rest.outputs.map((o) => o.type)).toEqual(['persist', 'acquire', 'done', 'release']);
+    expect(rest.outputs[3]).toMatchObject({ moveId: 2, rank: 0, slots: [2] });
+  });
+});
+
+describe('slot move planning', () => {
+  it('adding a thread takes about 1/N of the slots, evenly from every owner', () => {
+    const owners = evenSlotMap(3);
+    const moves = planAddThread(owners, 3);
+    expect(moves.map((m) => m.from).sort()).toEqual([0, 1, 2]);
+    const moved = moves.reduce((n, m) => n + m.slots.length, 0);
+    expect(moved).toBe(16384 - 3 * 4096);
+    for (const m of moves) for (const slot of m.slots) expect(owners[slot]).toBe(m.from);
+  });
+
+  it('removing a thread hands all its slots to the survivors, round-robin', () => {
+    const owners = evenSlotMap(4);
+    const moves = planRemoveThread(owners, 2, [0, 1, 3]);
+    expect(moves.map((m) => m.to)).toEqual([0, 1, 3]);
+    expect(moves.reduce((n, m) => n + m.slots.length, 0)).toBe(4096);
+    const sizes = moves.map((m) => m.slots.length);
+    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+  });
+});
