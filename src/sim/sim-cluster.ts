@@ -56,6 +56,8 @@ export class SimCluster {
   readonly slotMap: Uint16Array;
   /** Each thread's counters (thread-stats.ts layout). */
   readonly threadStats: Float64Array[] = [];
+  /** Each thread's slot states (SlotState), as the thread itself sees them. */
+  readonly ownedSlots: Uint8Array[] = [];
   readonly monitor: SimMonitor;
   /** Ranks that own slots or may be given some (removed threads leave this list). */
   readonly liveRanks: number[] = [];
@@ -178,6 +180,7 @@ export class SimCluster {
     const stats = new Float64Array(threadStatSlots);
     this.threadStats.push(stats);
     const ownedSlots = new Uint8Array(this.slotMap.length);
+    this.ownedSlots.push(ownedSlots);
     for (let slot = 0; slot < ownedSlots.length; slot++) {
       ownedSlots[slot] = this.slotMap[slot] === rank ? 1 : 0;
     }
