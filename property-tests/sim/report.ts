@@ -1,5 +1,5 @@
 import type { MutantName } from '../../src/config/mutants.js';
-import type { RunResult } from './run-scenario.js';
+import type { Coverage, FaultCounts, RunResult } from './run-scenario.js';
 import type { SuiteSummary } from './suite.js';
 
 /** The figures of one tier (linearizability-testing.md section 5.8), as plain data. */
@@ -9,26 +9,10 @@ export interface TierFigures {
   opsPerHistoryMean: number;
   opsPerHistoryMax: number;
   indeterminateShare: number;
-  faults: {
-    dpmCrash: number;
-    delay: number;
-    mergeStall: number;
-    moveKey: number;
-    addKn: number;
-    removeKn: number;
-    handoffs: number;
-    tornWordsDropped: number;
-    tornBlocksRecovered: number;
-  };
-  coverage: {
-    opsAcrossCrash: number;
-    writesAcrossCrash: number;
-    opsAcrossDelay: number;
-    opsAcrossHandoff: number;
-    handoffMaxUs: number;
-    blocksCleaned: number;
-    backpressureWaits: number;
-  };
+  /** Per-run fault counts, summed. */
+  faults: FaultCounts;
+  /** Per-run coverage counters, summed (handoffMaxUs: the maximum). */
+  coverage: Coverage;
   checkerMsP50: number;
   checkerMsP99: number;
   violations: number;
@@ -47,25 +31,10 @@ export function tierFigures(summary: SuiteSummary): TierFigures {
     opsPerHistoryMean: runs.length === 0 ? 0 : ops / runs.length,
     opsPerHistoryMax: Math.max(0, ...runs.map((r) => r.ops.length)),
     indeterminateShare: ops === 0 ? 0 : sum(runs, (r) => r.infoOps) / ops,
-    faults: {
-      dpmCrash: sum(runs, (r) => r.faults.dpmCrash),
-      delay: sum(runs, (r) => r.faults.delay),
-      mergeStall: sum(runs, (r) => r.faults.mergeStall),
-      moveKey: sum(runs, (r) => r.faults.moveKey),
-      addKn: sum(runs, (r) => r.faults.addKn),
-      removeKn: sum(runs, (r) => r.faults.removeKn),
-      handoffs: sum(runs, (r) => r.faults.handoffs),
-      tornWordsDropped: sum(runs, (r) => r.faults.tornWordsDropped),
-      tornBlocksRecovered: sum(runs, (r) => r.faults.tornBlocksRecovered),
-    },
+    faults: sumFields(runs.map((r) => r.faults)),
     coverage: {
-      opsAcrossCrash: sum(runs, (r) => r.coverage.opsAcrossCrash),
-      writesAcrossCrash: sum(runs, (r) => r.coverage.writesAcrossCrash),
-      opsAcrossDelay: sum(runs, (r) => r.coverage.opsAcrossDelay),
-      opsAcrossHandoff: sum(runs, (r) => r.coverage.opsAcrossHandoff),
+      ...sumFields(runs.map((r) => r.coverage)),
       handoffMaxUs: Math.max(0, ...runs.map((r) => r.coverage.handoffMaxUs)),
-      blocksCleaned: sum(runs, (r) => r.coverage.blocksCleaned),
-      backpressureWaits: sum(runs, (r) => r.coverage.backpressureWaits),
     },
     checkerMsP50: quantile(checker, 0.5),
     checkerMsP99: quantile(checker, 0.99),
@@ -129,6 +98,17 @@ function sum(runs: readonly RunResult[], f: (r: RunResult) => number): number {
   let total = 0;
   for (const r of runs) total += f(r);
   return total;
+}
+
+/** Adds up records of numeric counters field by field. */
+function sumFields<T extends object>(records: readonly T[]): T {
+  const total: Record<string, number> = {};
+  for (const record of records) {
+    for (const [name, value] of Object.entries(record)) {
+      total[name] = (total[name] ?? 0) + (value as number);
+    }
+  }
+  return total as T;
 }
 
 function quantile(sorted: readonly number[], q: number): number {

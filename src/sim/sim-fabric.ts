@@ -55,33 +55,30 @@ export class SimFabric implements Fabric {
   }
 
   write64(offset: number, value: bigint): void {
-    this.mutation('before-commit-word');
-    this.checkWord(offset);
-    this.checkFence();
-    this.counters.rts++;
+    this.wordMutation('before-commit-word', offset);
     this.counters.writes++;
-    this.dpm.recordWrite(this.rank, offset, 8);
     Atomics.store(this.dpm.region.i64, offset / 8, value);
   }
 
   cas64(offset: number, expected: bigint, desired: bigint): bigint {
-    this.mutation('before-write');
-    this.checkWord(offset);
-    this.checkFence();
-    this.counters.rts++;
+    this.wordMutation('before-write', offset);
     this.counters.atomics++;
-    this.dpm.recordWrite(this.rank, offset, 8);
     return Atomics.compareExchange(this.dpm.region.i64, offset / 8, expected, desired);
   }
 
   faa64(offset: number, delta: bigint): bigint {
-    this.mutation('before-write');
+    this.wordMutation('before-write', offset);
+    this.counters.atomics++;
+    return Atomics.add(this.dpm.region.i64, offset / 8, delta);
+  }
+
+  /** The checks and bookkeeping of every 8-byte write or atomic, before it changes the word. */
+  private wordMutation(kind: 'before-write' | 'before-commit-word', offset: number): void {
+    this.mutation(kind);
     this.checkWord(offset);
     this.checkFence();
     this.counters.rts++;
-    this.counters.atomics++;
     this.dpm.recordWrite(this.rank, offset, 8);
-    return Atomics.add(this.dpm.region.i64, offset / 8, delta);
   }
 
   persist(): void {
