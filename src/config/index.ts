@@ -7,4 +7,4 @@ export {
   type ClusterOptions,
   type FilledOptions,
 } from './options.js';
-export { mutantNames, noMutants, type MutantName, type Mutants } from './mutants.js';
+export { mutantNames, type MutantName, type Mutants } from './mutants.js';

@@ -26,5 +26,3 @@ export const mutantNames: readonly MutantName[] = [
   'skipMergeOnHandoff',
   'noDacInvalidation',
 ];
-
-export const noMutants: Readonly<Mutants> = Object.freeze({});

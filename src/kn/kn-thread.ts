@@ -494,6 +494,11 @@ export class KnThread {
       if (!p.acked) this.fail(p.requestId, err);
     }
     this.noteSettle(this.log.abandonBlock());
+    this.loseConnection();
+  }
+
+  /** Stops serving until `recover` has run (the drain loop runs it before anything else). */
+  private loseConnection(): void {
     this.connectionLost = true;
     if (!this.draining) void this.drain();
   }
@@ -543,8 +548,7 @@ export class KnThread {
   private fail(requestId: number, err: unknown): void {
     bump(this.deps.stats, ThreadStat.errors);
     if (isDinomoError(err) && err.code === 'UNAVAILABLE' && !this.connectionLost) {
-      this.connectionLost = true;
-      if (!this.draining) void this.drain();
+      this.loseConnection();
     }
     const wire = toWireError(err);
     if (!isDinomoError(err)) console.error(`KN thread ${this.options.rank}: unexpected error`, err);
