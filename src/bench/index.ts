@@ -8,6 +8,9 @@ export type {
   BenchStats,
   BenchTarget,
   BenchValue,
+  ElasticCluster,
+  ElasticClusterClass,
+  KnChangeReport,
 } from './types.js';
 export {
   ZipfGenerator,
@@ -27,6 +30,7 @@ export {
   isWorkloadName,
   type BenchOp,
   type OpKind,
+  type OpSource,
   type WorkloadName,
   type WorkloadOverrides,
   type WorkloadPreset,
@@ -55,3 +59,17 @@ export {
   type StatsDelta,
 } from './report.js';
 export { runDemo, demoDefaults, type DemoIo, type DemoOptions, type DemoProgress } from './demo.js';
+export {
+  TriggerSession,
+  type KnCommand,
+  type LoadCommand,
+  type PlainCommand,
+  type RunCommand,
+  type SleepCommand,
+  type TriggerCommand,
+  type TriggerIo,
+  type TriggerOptions,
+  type TriggerOutcome,
+  type WarmCommand,
+  type WarmRunCommand,
+} from './trigger.js';

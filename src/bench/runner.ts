@@ -11,7 +11,7 @@ import {
 import { TimelineRecorder, type TimelinePoint } from './timeline.js';
 import type { BenchClient, BenchStats, BenchTarget } from './types.js';
 import { ValueFactory } from './values.js';
-import type { Workload } from './workload.js';
+import type { OpSource } from './workload.js';
 import { defaultKeyPrefix, keyName } from './zipf.js';
 
 export interface LoadOptions {
@@ -112,7 +112,8 @@ export interface RunProgress {
 
 export interface RunOptions {
   durationMs: number;
-  workload: Workload;
+  /** A `Workload`, or any other source of operations (the trigger's replay of recorded keys). */
+  workload: OpSource;
   /** Operations in flight at once (closed loop); default 64. */
   concurrency?: number;
   clock?: Clock;
@@ -123,6 +124,13 @@ export interface RunOptions {
   /** Period of `onProgress` calls; default 250 ms. */
   progressIntervalMs?: number;
   onProgress?: (progress: RunProgress) => void;
+  /** Length of the periods of `onPeriod`; default 1000 ms. */
+  reportPeriodMs?: number;
+  /**
+   * Called as each report period closes, with its throughput, latency and errors: a live timeline with
+   * buckets of `reportPeriodMs`. The last period runs to the end of the drain and closes with the run.
+   */
+  onPeriod?: (point: TimelinePoint) => void;
 }
 
 export interface RunOpCounts {
@@ -171,7 +179,7 @@ class ClosedLoopRun {
   /** Set when too many operations failed; holds the error that crossed the limit. */
   abort: { error: unknown } | null = null;
   private readonly clock: Clock;
-  private readonly workload: Workload;
+  private readonly workload: OpSource;
   private readonly durationUs: number;
   private readonly histogram = createLatencyHistogram();
   private readonly ops: RunOpCounts = { gets: 0, puts: 0, total: 0, getsNotFound: 0 };
@@ -179,6 +187,8 @@ class ClosedLoopRun {
   private errorCount = 0;
   private firstErrorMessage: string | null = null;
   private readonly timeline: TimelineRecorder;
+  /** The recorder of `onPeriod`, when there is one. */
+  private readonly periods: TimelineRecorder | null;
   private readonly startUs: number;
   private readonly deadlineUs: number;
   private endUs = 0;
@@ -201,6 +211,17 @@ class ClosedLoopRun {
     this.startUs = this.clock.nowUs();
     this.deadlineUs = this.startUs + this.durationUs;
     this.timeline = new TimelineRecorder(this.startUs, this.durationUs);
+    const periodMs = options.reportPeriodMs ?? 1000;
+    assert(Number.isFinite(periodMs) && periodMs > 0, 'reportPeriodMs is positive');
+    this.periods =
+      options.onPeriod === undefined
+        ? null
+        : new TimelineRecorder(
+            this.startUs,
+            this.durationUs,
+            Math.round(periodMs * 1000),
+            options.onPeriod,
+          );
   }
 
   /** Runs the loops; call it right after construction, which is when the measured phase starts. */
@@ -211,6 +232,7 @@ class ClosedLoopRun {
       this.options.onProgress === undefined
         ? undefined
         : this.startProgress(this.options.onProgress);
+    const periodTimer = this.periods === null ? undefined : this.startPeriods(this.periods);
     const drainUs = (this.options.drainTimeoutMs ?? 10_000) * 1000;
     let drainTimer: TimerHandle | undefined;
     const drained = new Promise<'timeout'>((resolve) => {
@@ -220,10 +242,12 @@ class ClosedLoopRun {
     const outcome = await Promise.race([Promise.all(loops).then(() => 'done' as const), drained]);
     drainTimer?.cancel();
     progressTimer?.cancel();
+    periodTimer?.cancel();
     this.finished = true;
     this.abandoned = outcome === 'timeout' ? this.inFlight : 0;
     this.endUs = this.clock.nowUs();
     this.points = this.timeline.finish(this.endUs);
+    this.periods?.finish(this.endUs);
   }
 
   result(): Counters {
@@ -266,6 +290,7 @@ class ClosedLoopRun {
     const nowUs = this.clock.nowUs();
     recordLatencyUs(this.histogram, nowUs - startUs);
     this.timeline.recordOp(nowUs, nowUs - startUs);
+    this.periods?.recordOp(nowUs, nowUs - startUs);
     if (isGet) this.ops.gets++;
     else this.ops.puts++;
     this.ops.total++;
@@ -278,6 +303,7 @@ class ClosedLoopRun {
     this.errorCount++;
     this.firstErrorMessage ??= err instanceof Error ? err.message : String(err);
     this.timeline.recordError(this.clock.nowUs());
+    this.periods?.recordError(this.clock.nowUs());
     if (this.errorCount >= (this.options.maxErrors ?? 1000)) {
       this.stopping = true;
       this.abort ??= { error: err };
@@ -294,5 +320,24 @@ class ClosedLoopRun {
     };
     handle = this.clock.setTimer(periodUs, tick);
     return { cancel: () => handle.cancel() };
+  }
+
+  /**
+   * Closes each report period on time even when nothing completes in it (a stall). The timer aims a
+   * little past the boundary, because a real timer may fire early by the monotonic clock; the last
+   * period is closed by `finish`, after the drain.
+   */
+  private startPeriods(periods: TimelineRecorder): TimerHandle {
+    const slackUs = 1000;
+    let handle: TimerHandle | undefined;
+    const schedule = (): void => {
+      const nowUs = this.clock.nowUs();
+      periods.advance(nowUs);
+      const nextUs = periods.nextBucketStartUs(nowUs);
+      handle =
+        nextUs === null ? undefined : this.clock.setTimer(nextUs - nowUs + slackUs, schedule);
+    };
+    schedule();
+    return { cancel: () => handle?.cancel() };
   }
 }

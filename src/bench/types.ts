@@ -49,3 +49,31 @@ export interface BenchCluster extends BenchTarget {
 export interface BenchClusterClass {
   start(options: BenchClusterOptions): Promise<BenchCluster>;
 }
+
+/** What adding, removing or failing one KN did. */
+export interface KnChangeReport {
+  knId: number;
+  /** Routing slots that changed owner. */
+  slotsMoved: number;
+  /** From the request to the new slot map being in effect. */
+  durationMs: number;
+}
+
+/**
+ * A cluster whose KNs can be added, removed and failed while it serves: what `dinomo trigger` drives.
+ * KN ids grow: a KN added later has a larger id than every KN before it.
+ */
+export interface ElasticCluster extends BenchCluster {
+  addKn(): Promise<KnChangeReport>;
+  /** Removes a live KN gracefully: its slots move to the others first. */
+  removeKn(knId: number): Promise<KnChangeReport>;
+  /** Fails a live KN abruptly, as a crash would; the others take over its slots. */
+  failKn(knId: number): Promise<KnChangeReport>;
+  /** The ids of the live KNs, in any order. */
+  knIds(): number[];
+}
+
+/** The static side of an elastic `Cluster`. */
+export interface ElasticClusterClass {
+  start(options: BenchClusterOptions): Promise<ElasticCluster>;
+}

@@ -71,13 +71,21 @@ export interface BenchOp {
   version: number;
 }
 
+/** What a closed-loop run draws its operations from. */
+export interface OpSource {
+  /** The next operation; the object may be reused by the next call. */
+  nextOp(): Readonly<BenchOp>;
+  /** The value a put op writes. */
+  valueFor(op: Readonly<BenchOp>): Uint8Array;
+}
+
 /**
  * A stream of operations: keys from the Zipf generator, and an independent seeded draw per operation
  * for get or put, so the mix is exact in expectation for any fraction. (The original expanded the
  * fraction into a cyclic list of 100 slots, which turned 0.95 into 95 gets and 6 puts.) The key stream
  * and the mix stream use separate generators, so changing the mix does not change the keys.
  */
-export class Workload {
+export class Workload implements OpSource {
   readonly spec: Readonly<WorkloadSpec>;
   private readonly zipf: ZipfGenerator;
   private readonly mixRandom: SeededRandom;

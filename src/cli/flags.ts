@@ -4,6 +4,7 @@ import {
   isWorkloadName,
   maxZipfKeys,
   workloadNames,
+  type BenchClusterOptions,
   type DemoOptions,
 } from '../bench/index.js';
 import { valueBytesMax } from '../config/index.js';
@@ -92,6 +93,48 @@ export function parseDemoFlags(
     );
   }
   return { options, json: raw.json ?? false, seedGiven: raw.seed !== undefined };
+}
+
+/** The raw flag values of `dinomo trigger`. */
+export interface TriggerFlagValues {
+  file?: string;
+  kns?: string;
+  threads?: string;
+  cacheBytes?: string;
+  regionBytes?: string;
+  seed?: string;
+}
+
+export interface ParsedTriggerFlags {
+  /** The script to run; null: read commands from stdin. */
+  file: string | null;
+  cluster: BenchClusterOptions;
+  seed: number;
+  seedGiven: boolean;
+}
+
+/** Validates the flags of `dinomo trigger`, with the same ranges and defaults as `dinomo demo`. */
+export function parseTriggerFlags(
+  raw: TriggerFlagValues,
+  drawSeed: () => number = entropySeed,
+): ParsedTriggerFlags {
+  const kns = parseInteger('--kns', raw.kns, 1, 64, demoDefaults.kns);
+  const threadsPerKn = parseInteger('--threads', raw.threads, 1, 64, demoDefaults.threadsPerKn);
+  if (kns * threadsPerKn > 1024) {
+    throw new FlagError(
+      '--threads',
+      `times --kns must be at most 1024 KN threads (got ${kns * threadsPerKn})`,
+    );
+  }
+  const cluster: BenchClusterOptions = { kns, threadsPerKn };
+  const cacheBytes = parseBytes('--cache-bytes', raw.cacheBytes, 0, 16 * GiB);
+  if (cacheBytes !== null) cluster.cacheBytesPerThread = cacheBytes;
+  const regionBytes = parseBytes('--region-bytes', raw.regionBytes, 16 * 1024 ** 2, regionBytesMax);
+  if (regionBytes !== null) cluster.regionBytes = regionBytes;
+  if (raw.file?.trim() === '') throw new FlagError('--file', 'needs a path');
+  const seed =
+    raw.seed === undefined ? drawSeed() : parseInteger('--seed', raw.seed, 0, 2 ** 32 - 1);
+  return { file: raw.file ?? null, cluster, seed, seedGiven: raw.seed !== undefined };
 }
 
 const decimalPattern = /^\d+(?:\.\d+)?(?:e\+?\d+)?$/i;

@@ -11,6 +11,9 @@ import type {
   BenchKey,
   BenchStats,
   BenchValue,
+  ElasticCluster,
+  ElasticClusterClass,
+  KnChangeReport,
 } from '../../../src/bench/index.js';
 
 interface PendingTimer {
@@ -92,6 +95,8 @@ export class FakeTarget implements BenchCluster {
   readonly data = new Map<string, Uint8Array>();
   readonly cached = new Set<string>();
   stopped = false;
+  /** Like `beforeOp`, but can be set after construction. */
+  beforeOpHook: ((kind: 'get' | 'put', key: string) => void) | null = null;
   inFlight = 0;
   maxInFlight = 0;
   private readonly counters = {
@@ -156,6 +161,7 @@ export class FakeTarget implements BenchCluster {
   private async enter(kind: 'get' | 'put', key: string): Promise<void> {
     const { clock, hangAfterUs } = this.options;
     this.options.beforeOp?.(kind, key);
+    this.beforeOpHook?.(kind, key);
     if (hangAfterUs !== undefined && clock.nowUs() >= hangAfterUs)
       await new Promise<never>(() => undefined);
     this.inFlight++;
@@ -183,6 +189,95 @@ export function fakeClusterClass(
       const target = new FakeTarget(options);
       instances.push(target);
       return Promise.resolve(target);
+    },
+  };
+}
+
+export interface FakeElasticOptions extends FakeTargetOptions {
+  /** KNs at start (ids 0 .. kns-1); default 1. */
+  kns?: number;
+  /** Virtual time each KN change takes; default 5000 µs. */
+  changeUs?: number;
+}
+
+/**
+ * A FakeTarget with KNs that can be added, removed and failed. It keeps no real placement: a change
+ * takes `changeUs` of virtual time, reports 64 slots moved, and is recorded in `calls`.
+ */
+export class FakeElasticCluster extends FakeTarget implements ElasticCluster {
+  /** Every KN call and `stop`, in order: `addKn`, `removeKn(3)`, `failKn(0)`, `stop`. */
+  readonly calls: string[] = [];
+  private readonly live: number[];
+  private nextId: number;
+
+  constructor(private readonly elastic: FakeElasticOptions) {
+    super(elastic);
+    const kns = elastic.kns ?? 1;
+    this.live = Array.from({ length: kns }, (_, id) => id);
+    this.nextId = kns;
+  }
+
+  knIds(): number[] {
+    return [...this.live];
+  }
+
+  async addKn(): Promise<KnChangeReport> {
+    this.calls.push('addKn');
+    await this.change();
+    const knId = this.nextId++;
+    this.live.push(knId);
+    return { knId, slotsMoved: 64, durationMs: (this.elastic.changeUs ?? 5000) / 1000 };
+  }
+
+  async removeKn(knId: number): Promise<KnChangeReport> {
+    this.calls.push(`removeKn(${knId})`);
+    return this.drop(knId);
+  }
+
+  async failKn(knId: number): Promise<KnChangeReport> {
+    this.calls.push(`failKn(${knId})`);
+    return this.drop(knId);
+  }
+
+  override stop(): Promise<void> {
+    this.calls.push('stop');
+    return super.stop();
+  }
+
+  private async drop(knId: number): Promise<KnChangeReport> {
+    const index = this.live.indexOf(knId);
+    if (index === -1) throw new Error(`KN ${knId} is not live`);
+    if (this.live.length === 1) throw new Error('the last KN cannot go');
+    await this.change();
+    this.live.splice(index, 1);
+    return { knId, slotsMoved: 64, durationMs: (this.elastic.changeUs ?? 5000) / 1000 };
+  }
+
+  private change(): Promise<void> {
+    return new Promise((resolve) =>
+      this.elastic.clock.setTimer(this.elastic.changeUs ?? 5000, resolve),
+    );
+  }
+}
+
+/** An elastic Cluster class whose `start` hands out FakeElasticClusters. */
+export function fakeElasticClusterClass(
+  options: FakeElasticOptions & { startError?: Error },
+): ElasticClusterClass & {
+  started: BenchClusterOptions[];
+  instances: FakeElasticCluster[];
+} {
+  const started: BenchClusterOptions[] = [];
+  const instances: FakeElasticCluster[] = [];
+  return {
+    started,
+    instances,
+    start(clusterOptions: BenchClusterOptions): Promise<ElasticCluster> {
+      started.push(clusterOptions);
+      if (options.startError !== undefined) return Promise.reject(options.startError);
+      const cluster = new FakeElasticCluster({ ...options, kns: clusterOptions.kns ?? 1 });
+      instances.push(cluster);
+      return Promise.resolve(cluster);
     },
   };
 }

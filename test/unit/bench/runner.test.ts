@@ -6,6 +6,7 @@ import {
   runWorkload,
   workloadSpec,
   type RunProgress,
+  type TimelinePoint,
 } from '../../../src/bench/index.js';
 import { DinomoError, isDinomoError } from '../../../src/errors/index.js';
 import { FakeTarget, VirtualClock, drive } from './fakes.js';
@@ -103,6 +104,38 @@ describe('runWorkload', () => {
     }
     expect(ticks.length).toBeGreaterThanOrEqual(11);
     expect(run.statsAfter.ops.total - run.statsBefore.ops.total).toBe(run.ops.total);
+  });
+
+  it('reports each period as it closes, a stalled one on time too', async () => {
+    // Operations issued from 1.5 s on never finish: the last periods see nothing complete.
+    const { clock, target } = setup(100, { hangAfterUs: 1_500_000 });
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const periods: (TimelinePoint & { atUs: number })[] = [];
+    const run = await drive(
+      clock,
+      runWorkload(target, {
+        durationMs: 3000,
+        concurrency: 2,
+        workload,
+        clock,
+        drainTimeoutMs: 10,
+        reportPeriodMs: 500,
+        onPeriod: (point) => periods.push({ ...point, atUs: clock.nowUs() }),
+      }),
+    );
+    expect(periods.map((p) => p.second)).toEqual([0, 0.5, 1, 1.5, 2, 2.5]);
+    // A period closes at its first completion after it or, in a stall, on a timer 1 ms past its end;
+    // the last one closes with the run, after the drain.
+    expect(periods.map((p) => p.atUs)).toEqual([
+      500_000, 1_000_000, 1_500_000, 2_001_000, 2_501_000, 3_010_000,
+    ]);
+    // 2 loops, 100 µs per op; the 2 ops finishing exactly at 0.5 s count for the next period.
+    expect(periods[0]).toMatchObject({ opsPerSec: 19_996, p50Us: 100, p99Us: 100, errors: 0 });
+    expect(periods.slice(4).map((p) => p.opsPerSec)).toEqual([0, 0]);
+    const periodOps = periods.reduce((sum, p) => sum + p.opsPerSec * 0.5, 0);
+    expect(Math.round(periodOps)).toBe(run.ops.total);
+    // The per-second timeline is unchanged by the periods.
+    expect(run.timeline.map((p) => p.second)).toEqual([0, 1, 2]);
   });
 
   it('is deterministic on a virtual clock', async () => {
