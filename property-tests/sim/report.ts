@@ -35,6 +35,7 @@ export function tierFigures(summary: SuiteSummary): TierFigures {
     coverage: {
       ...sumFields(runs.map((r) => r.coverage)),
       handoffMaxUs: Math.max(0, ...runs.map((r) => r.coverage.handoffMaxUs)),
+      failoverMaxUs: Math.max(0, ...runs.map((r) => r.coverage.failoverMaxUs)),
     },
     checkerMsP50: quantile(checker, 0.5),
     checkerMsP99: quantile(checker, 0.99),
@@ -56,11 +57,17 @@ export function formatTier(title: string, f: TierFigures): string {
       ` move-slot ${f.faults.moveKey}, add-kn ${f.faults.addKn}, remove-kn ${f.faults.removeKn}` +
       ` (${f.faults.handoffs} handoffs done)` +
       `\n                         ` +
+      ` fail-kn ${f.faults.failKn}, pause-kn ${f.faults.pauseKn}, partition-kn ${f.faults.partitionKn}` +
+      ` (${f.faults.failovers} failovers done, ${f.faults.restarts} restarts with the same identity)` +
+      `\n                         ` +
       ` (torn words dropped ${f.faults.tornWordsDropped}, torn tails cut by recovery ${f.faults.tornBlocksRecovered})`,
     `  coverage               ops across a crash ${f.coverage.opsAcrossCrash}` +
       ` (writes ${f.coverage.writesAcrossCrash}), ops across a delay ${f.coverage.opsAcrossDelay},` +
       ` ops across a handoff ${f.coverage.opsAcrossHandoff} (longest handoff ${f.coverage.handoffMaxUs} µs),` +
-      ` blocks cleaned ${f.coverage.blocksCleaned}, back-pressure waits ${f.coverage.backpressureWaits}`,
+      ` blocks cleaned ${f.coverage.blocksCleaned}, back-pressure waits ${f.coverage.backpressureWaits}` +
+      `\n                         ` +
+      ` ops across a failover ${f.coverage.opsAcrossFailover} (longest failover ${f.coverage.failoverMaxUs} µs),` +
+      ` requests refused for an expired lease ${f.coverage.leaseRefusals}`,
     `  checker time/history   p50 ${f.checkerMsP50.toFixed(1)} ms, p99 ${f.checkerMsP99.toFixed(1)} ms`,
     `  violations             ${f.violations}`,
     `  wall time              ${(f.wallMs / 1000).toFixed(1)} s (simulated/wall ${f.simSecondsPerWallSecond.toFixed(3)})`,

@@ -4,7 +4,14 @@ import { Chain, align, metadataBytes } from '../../src/dpm/layout.js';
 import { isDinomoError } from '../../src/errors/index.js';
 import { ThreadStat } from '../../src/kn/thread-stats.js';
 import { slotOfKey } from '../../src/routing/index.js';
-import { SimCluster, Simulation, clientNode, dpmNode, knNode } from '../../src/sim/index.js';
+import {
+  SimCluster,
+  Simulation,
+  clientNode,
+  dpmNode,
+  knNode,
+  monitorNode,
+} from '../../src/sim/index.js';
 import { checkHistory, formatWitness, type CheckResult } from '../checker/index.js';
 import type { Operation, OpKind, OpStatus } from '../checker/history.js';
 import { extraKnThreads, type Scenario } from './scenario.js';
@@ -32,6 +39,12 @@ export interface Coverage {
   opsAcrossHandoff: number;
   /** Longest handoff, from release to the new owner serving (virtual µs). */
   handoffMaxUs: number;
+  /** Operations in flight between a thread's suspicion and the end of its failover. */
+  opsAcrossFailover: number;
+  /** Longest failover, from suspicion to fenced and merged (virtual µs; includes the lease wait). */
+  failoverMaxUs: number;
+  /** Requests a thread refused because its lease had run out (a paused thread waking up). */
+  leaseRefusals: number;
   /** Blocks the log cleaner emptied (space reclaimed while the workload ran). */
   blocksCleaned: number;
   /** Block switches that had to wait for the merge (back-pressure). */
@@ -49,6 +62,14 @@ export interface FaultCounts {
   removeKn: number;
   /** Handoffs (one slot set from one thread to another) completed. */
   handoffs: number;
+  failKn: number;
+  pauseKn: number;
+  /** KN threads cut off from the M-node (not from clients) for a while. */
+  partitionKn: number;
+  /** Threads the failure detector suspected and the M-node failed over (finished failovers). */
+  failovers: number;
+  /** Failed ranks restarted with the same identity. */
+  restarts: number;
   tornWordsDropped: number;
   tornWordsKept: number;
   tornBlocksRecovered: number;
@@ -82,6 +103,9 @@ const env = {
   requestTimeoutMs: 20,
   controlTimeoutMs: 5,
   reconnectRetryUs: 200,
+  heartbeatUs: 500,
+  leaseUs: 3000,
+  suspectAfterUs: 4000,
   workloadLimitUs: 2_000_000,
   quietUs: 20_000,
   finalReadAttempts: 5,
@@ -120,6 +144,9 @@ export async function runScenario(
     requestTimeoutMs: env.requestTimeoutMs,
     controlTimeoutMs: env.controlTimeoutMs,
     reconnectRetryUs: env.reconnectRetryUs,
+    heartbeatUs: env.heartbeatUs,
+    leaseUs: env.leaseUs,
+    suspectAfterUs: env.suspectAfterUs,
     network: { minDelayUs: 2, maxDelayUs: 40, choices: scenario.choices },
     dpm: {
       regionBytes: regionBytesFor(maxKnThreads, scenario.logBlocks ?? env.logBlocksDefault),
@@ -137,7 +164,15 @@ export async function runScenario(
   const crashes: CrashRecord[] = [];
   const delays: Array<{ fromNs: number; toNs: number }> = [];
   let failure: RunFailure | null = null;
-  const reconfig: ReconfigCounts = { mergeStalls: 0, moves: 0, addKn: 0, removeKn: 0 };
+  const reconfig: ReconfigCounts = {
+    mergeStalls: 0,
+    moves: 0,
+    addKn: 0,
+    removeKn: 0,
+    failKn: 0,
+    pauseKn: 0,
+    partitions: 0,
+  };
   const limits = { untilUs: env.workloadLimitUs, maxEvents: env.maxEvents };
   try {
     let started = false;
@@ -146,11 +181,10 @@ export async function runScenario(
     if (!started) throw new Error('the cluster did not start');
     const t0 = sim.nowUs();
     scheduleFaults(scenario, cluster, t0, crashes, delays, reconfig);
-    const client = cluster.client();
     const recorder = new Recorder(sim, ops, scenario.clients.length);
     let running = scenario.clients.length;
     scenario.clients.forEach((list, c) => {
-      void runClient(sim, client, recorder, scenario, c, list).finally(() => running--);
+      void runClient(sim, cluster.client(), recorder, scenario, c, list).finally(() => running--);
     });
     const why = await sim.run(limits, () => running === 0);
     if (why !== 'done') throw new Error(`the workload did not finish (${why})`);
@@ -158,8 +192,11 @@ export async function runScenario(
     // reconfiguration finish.
     if (!cluster.dpm.up) cluster.dpm.restart();
     await sim.run({ ...limits, untilUs: sim.nowUs() + env.quietUs });
+    // Failed ranks come back with the same identity, so every slot has a live owner again.
+    cluster.threads.forEach((_, rank) => cluster.restartKn(rank));
+    await sim.run({ ...limits, untilUs: sim.nowUs() + env.quietUs });
     await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => !cluster.monitor.busy);
-    const finalOk = await finalReads(sim, client, recorder, scenario, limits);
+    const finalOk = await finalReads(sim, cluster.client(), recorder, scenario, limits);
     if (cluster.errors.length > 0) {
       const err = cluster.errors[0];
       failure = {
@@ -167,9 +204,12 @@ export async function runScenario(
         message: err instanceof Error ? (err.stack ?? err.message) : String(err),
       };
     } else if (cluster.monitor.busy) {
-      failure = { kind: 'stuck', message: 'a slot move never finished' };
+      failure = { kind: 'stuck', message: `a slot move never finished: ${cluster.describe()}` };
     } else if (!finalOk) {
-      failure = { kind: 'stuck', message: 'final reads kept failing after the quiet period' };
+      failure = {
+        kind: 'stuck',
+        message: `final reads kept failing after the quiet period: ${cluster.describe()}`,
+      };
     }
   } catch (err) {
     failure = {
@@ -200,13 +240,18 @@ export async function runScenario(
     fromNs: m.startUs * 1000,
     toNs: (m.doneUs ?? sim.nowUs()) * 1000,
   }));
-  const coverage = coverageOf(ops, crashes, delays, handoffs);
+  const failovers = cluster.monitor.failovers.map((f) => ({
+    fromNs: f.suspectedUs * 1000,
+    toNs: (f.failedOverUs ?? sim.nowUs()) * 1000,
+  }));
+  const coverage = coverageOf(ops, crashes, delays, handoffs, failovers);
   coverage.handoffMaxUs = Math.max(0, ...handoffs.map((h) => (h.toNs - h.fromNs) / 1000));
+  coverage.failoverMaxUs = Math.max(0, ...failovers.map((h) => (h.toNs - h.fromNs) / 1000));
   coverage.blocksCleaned = dpmStats.blocksCleaned;
-  coverage.backpressureWaits = cluster.threadStats.reduce(
-    (n, t) => n + (t[ThreadStat.backpressureWaits] as number),
-    0,
-  );
+  const statSum = (stat: number): number =>
+    cluster.threadStats.reduce((n, t) => n + (t[stat] as number), 0);
+  coverage.backpressureWaits = statSum(ThreadStat.backpressureWaits);
+  coverage.leaseRefusals = statSum(ThreadStat.leaseRefusals);
   return {
     scenario,
     ok: failure === null,
@@ -221,6 +266,11 @@ export async function runScenario(
       addKn: reconfig.addKn,
       removeKn: reconfig.removeKn,
       handoffs: cluster.monitor.moves.filter((m) => m.doneUs !== null).length,
+      failKn: reconfig.failKn,
+      pauseKn: reconfig.pauseKn,
+      partitionKn: reconfig.partitions,
+      failovers: cluster.monitor.failovers.filter((f) => f.failedOverUs !== null).length,
+      restarts: cluster.restarts,
       tornWordsDropped: dpmStats.tornWordsDropped,
       tornWordsKept: dpmStats.tornWordsKept,
       tornBlocksRecovered: dpmStats.recoveries.reduce((n, r) => n + r.tornBlocks, 0),
@@ -250,6 +300,9 @@ interface ReconfigCounts {
   moves: number;
   addKn: number;
   removeKn: number;
+  failKn: number;
+  pauseKn: number;
+  partitions: number;
 }
 
 function scheduleFaults(
@@ -302,6 +355,33 @@ function scheduleFaults(
       sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:remove-kn', () => {
         const rank = cluster.liveRanks[fault.which % cluster.liveRanks.length];
         if (rank !== undefined && cluster.removeKn(rank)) counts.removeKn++;
+      });
+    } else if (fault.type === 'partition-kn') {
+      sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:partition-kn', () => {
+        const rank = cluster.liveRanks[fault.which % cluster.liveRanks.length];
+        if (rank === undefined) return;
+        const now = sim.nowUs();
+        network.addPartition({
+          a: knNode(rank),
+          b: monitorNode,
+          fromUs: now,
+          toUs: now + fault.durationUs,
+        });
+        counts.partitions++;
+      });
+    } else if (fault.type === 'fail-kn') {
+      sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:fail-kn', () => {
+        const rank = cluster.liveRanks[fault.which % cluster.liveRanks.length];
+        if (rank === undefined || !cluster.failKn(rank)) return;
+        counts.failKn++;
+        if (fault.restartAfterUs > 0) cluster.restartAfterFailover(rank, fault.restartAfterUs);
+      });
+    } else if (fault.type === 'pause-kn') {
+      sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:pause-kn', () => {
+        const rank = cluster.liveRanks[fault.which % cluster.liveRanks.length];
+        if (rank === undefined || !cluster.pauseKn(rank, fault.durationUs)) return;
+        counts.pauseKn++;
+        if (fault.restartAfterUs > 0) cluster.restartAfterFailover(rank, fault.restartAfterUs);
       });
     } else {
       const node =
@@ -425,6 +505,7 @@ function coverageOf(
   crashes: readonly CrashRecord[],
   delays: ReadonlyArray<{ fromNs: number; toNs: number }>,
   handoffs: ReadonlyArray<{ fromNs: number; toNs: number }>,
+  failovers: ReadonlyArray<{ fromNs: number; toNs: number }>,
 ): Coverage {
   const coverage: Coverage = {
     opsAcrossCrash: 0,
@@ -432,6 +513,9 @@ function coverageOf(
     opsAcrossDelay: 0,
     opsAcrossHandoff: 0,
     handoffMaxUs: 0,
+    opsAcrossFailover: 0,
+    failoverMaxUs: 0,
+    leaseRefusals: 0,
     blocksCleaned: 0,
     backpressureWaits: 0,
   };
@@ -442,6 +526,9 @@ function coverageOf(
     }
     if (delays.some((d) => op.call <= d.toNs && d.fromNs <= op.ret)) coverage.opsAcrossDelay++;
     if (handoffs.some((h) => op.call <= h.toNs && h.fromNs <= op.ret)) coverage.opsAcrossHandoff++;
+    if (failovers.some((h) => op.call <= h.toNs && h.fromNs <= op.ret)) {
+      coverage.opsAcrossFailover++;
+    }
   }
   return coverage;
 }

@@ -58,8 +58,53 @@ export interface MergeStallFault {
   extraUs: number;
 }
 
+/**
+ * Kills the process of a KN thread (the live one at index `which` modulo their count). The failure
+ * detector notices, the M-node fails it over; when `restartAfterUs` > 0 the rank restarts with the
+ * same identity that long after its failover.
+ */
+export interface FailKnFault {
+  type: 'fail-kn';
+  atUs: number;
+  which: number;
+  restartAfterUs: number;
+}
+
+/**
+ * Stops a KN thread for `durationUs` and lets it run on (a zombie when the pause outlasts its lease
+ * and the failure detector). When `restartAfterUs` > 0, a new incarnation of the rank starts that
+ * long after the failover, possibly while the old one still sleeps (an orchestrator replacing a
+ * process it cannot reach): fencing must keep the old one from writing.
+ */
+export interface PauseKnFault {
+  type: 'pause-kn';
+  atUs: number;
+  which: number;
+  durationUs: number;
+  restartAfterUs: number;
+}
+
+/**
+ * Cuts a KN thread (the live one at index `which`) off from the M-node only: clients still reach
+ * it, its heartbeats do not. Its lease runs out and the M-node fails it over while it still runs.
+ */
+export interface PartitionFault {
+  type: 'partition-kn';
+  atUs: number;
+  which: number;
+  durationUs: number;
+}
+
 export type Fault =
-  CrashFault | DelayFault | MergeStallFault | MoveKeyFault | AddKnFault | RemoveKnFault;
+  | PartitionFault
+  | CrashFault
+  | DelayFault
+  | MergeStallFault
+  | MoveKeyFault
+  | AddKnFault
+  | RemoveKnFault
+  | FailKnFault
+  | PauseKnFault;
 
 /** Threads a scenario may add beyond its initial ones. */
 export const extraKnThreads = 2;
@@ -158,7 +203,34 @@ function faultArb(knThreads: number, workloadUs: number): fc.Arbitrary<Fault> {
     durationUs: fc.integer({ min: 500, max: 5000 }),
     extraUs: fc.integer({ min: 200, max: 3000 }),
   });
+  const failKn: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('fail-kn' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    which: fc.nat({ max: 5 }),
+    restartAfterUs: fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 4000 })),
+  });
+  const pauseKn: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('pause-kn' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    which: fc.nat({ max: 5 }),
+    // Short pauses only cost the lease; long ones outlast suspicion, and the longest outlast the
+    // clients' request timeout, so clients move on to the new owner while the zombie sleeps.
+    durationUs: fc.oneof(
+      fc.integer({ min: 300, max: 6000 }),
+      fc.integer({ min: 6000, max: 40_000 }),
+    ),
+    restartAfterUs: fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 4000 })),
+  });
+  const partition: fc.Arbitrary<Fault> = fc.record({
+    type: fc.constant('partition-kn' as const),
+    atUs: fc.nat({ max: workloadUs }),
+    which: fc.nat({ max: 5 }),
+    durationUs: fc.integer({ min: 1000, max: 15_000 }),
+  });
   return fc.oneof(
+    { arbitrary: partition, weight: 2 },
+    { arbitrary: failKn, weight: 2 },
+    { arbitrary: pauseKn, weight: 2 },
     { arbitrary: stall, weight: 2 },
     { arbitrary: crash, weight: 3 },
     { arbitrary: delay, weight: 2 },

@@ -17,8 +17,9 @@ export interface KvClient {
 
 /**
  * How a client retries a request its KN thread refused without effect: MOVED (the slot has another
- * owner; the slot map is re-read, it is updated in place when an epoch is committed) and TRYAGAIN
- * (the slot is being handed over). Other errors are never retried: a TIMEOUT may have taken effect.
+ * owner) and TRYAGAIN (the slot is being handed over, or its owner has no valid lease). Before each
+ * retry the client refreshes its slot map. Other errors are never retried: a TIMEOUT may have
+ * taken effect.
  */
 export interface RetryPolicy {
   clock: Clock;
@@ -27,9 +28,19 @@ export interface RetryPolicy {
   retryForUs: number;
 }
 
+export interface RoutingOptions {
+  /**
+   * Keep a private copy of the slot map, refreshed from the published one only when a request is
+   * refused (as a client in another process does: it caches the map it got from the RN). Without
+   * it the client reads the published map, which the M-node updates in place, on every request.
+   */
+  cacheMap?: boolean;
+}
+
 /** Routes each request straight to the KN thread that owns the key's slot. */
 export class EmbeddedClient implements KvClient {
   private readonly channels: readonly KnChannel[];
+  private readonly published: Uint16Array;
   private readonly slotMap: Uint16Array;
   private readonly retry: RetryPolicy | null;
 
@@ -37,9 +48,11 @@ export class EmbeddedClient implements KvClient {
     channels: readonly KnChannel[],
     slotMap: Uint16Array,
     retry: RetryPolicy | null = null,
+    routing: RoutingOptions = {},
   ) {
     this.channels = channels;
-    this.slotMap = slotMap;
+    this.published = slotMap;
+    this.slotMap = routing.cacheMap === true ? Uint16Array.from(slotMap) : slotMap;
     this.retry = retry;
   }
 
@@ -74,11 +87,23 @@ export class EmbeddedClient implements KvClient {
       try {
         return await this.channelFor(key).submit(op, key, value);
       } catch (err) {
-        const refused = isDinomoError(err) && (err.code === 'MOVED' || err.code === 'TRYAGAIN');
-        if (retry === null || !refused || retry.clock.nowUs() >= giveUpUs) throw err;
+        const code = isDinomoError(err) ? err.code : null;
+        const refused = code === 'MOVED' || code === 'TRYAGAIN';
+        // No answer: the owner may have failed and its slots moved on, so look at the map again.
+        // A get is retried (it changes nothing); a write is not, since it may have taken effect.
+        const unanswered = code === 'TIMEOUT' || code === 'UNAVAILABLE';
+        if (unanswered || code === 'FENCED') this.refreshMap();
+        const again = refused || (unanswered && op === WireOp.get);
+        if (retry === null || !again || retry.clock.nowUs() >= giveUpUs) throw err;
         await new Promise<void>((resolve) => retry.clock.setTimer(retry.delayUs, resolve));
+        this.refreshMap();
       }
     }
+  }
+
+  /** Copies the published slot map (what a remote client would fetch from the RN). */
+  private refreshMap(): void {
+    if (this.slotMap !== this.published) this.slotMap.set(this.published);
   }
 
   private channelFor(key: Uint8Array): KnChannel {

@@ -15,6 +15,12 @@ export interface Mutants {
   skipMergeOnHandoff?: boolean;
   /** KN: a thread releasing slots keeps their keys in its DAC (stale if the slots come back). */
   noDacInvalidation?: boolean;
+  /**
+   * Failover does not stop the failed KN thread: the DPM does not fence it, the M-node does not wait
+   * for its lease to end, and threads serve without a valid lease. A failed thread that still runs
+   * (paused, or cut off from the M-node only) keeps serving next to its successor.
+   */
+  noFencing?: boolean;
 }
 
 export type MutantName = keyof Mutants;
@@ -25,4 +31,5 @@ export const mutantNames: readonly MutantName[] = [
   'mergeByArrival',
   'skipMergeOnHandoff',
   'noDacInvalidation',
+  'noFencing',
 ];

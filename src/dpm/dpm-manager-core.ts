@@ -5,8 +5,10 @@ import { CleanerPlanner, type CleanerOptions, type CleanerStats } from './cleane
 import { IndexWriter, type IndexStats } from './index-writer.js';
 import { Block, Chain, commitSealedBit } from './layout.js';
 import type { MergeResult } from './merge.js';
-import { sealChain } from './recovery.js';
-import { chainRecordOffset, loadU32, loadU64, type Region } from './region.js';
+import type { Mutants } from '../config/mutants.js';
+import { currentIncarnation, fenceRank } from '../fabric/fence.js';
+import { recoverChain, sealChain, type ChainRecovery } from './recovery.js';
+import { chainRecordOffset, fenceWordOffset, loadU32, loadU64, type Region } from './region.js';
 
 export interface ManagerCoreOptions {
   /** Most "wait until merged" requests pending at once; more are refused with OVERLOADED. */
@@ -102,6 +104,48 @@ export class DpmManagerCore<T> {
   sealChain(rank: number): void {
     this.checkRank(rank);
     if (sealChain(this.region, rank) > 0) this.cleaner.markDirty();
+  }
+
+  /**
+   * The DPM side of a KN thread's failover: fences incarnation `failedIncarnation` of the rank (its
+   * writes fail from now on, and a restart opens with the returned incarnation), cuts torn tails off its chain and seals it. The
+   * caller then waits until the chain is merged through `endLsn`. No merge task may be running on
+   * the chain (the caller retries once it finished). The `noFencing` mutant skips the fence.
+   */
+  prepareFailover(
+    rank: number,
+    failedIncarnation: number,
+    mutants: Mutants = {},
+  ): ChainRecovery & { incarnation: number } {
+    this.checkRank(rank);
+    assert(!this.running.has(rank), 'no merge task runs on a chain being failed over');
+    const words = this.region.i32;
+    const index = fenceWordOffset(this.region, rank) / 4;
+    const incarnation =
+      mutants.noFencing === true
+        ? currentIncarnation(words, index)
+        : fenceRank(words, index, failedIncarnation);
+    const recovery = recoverChain(this.region, rank, mutants);
+    this.stalled.delete(rank);
+    this.cleaner.markDirty();
+    return { ...recovery, incarnation };
+  }
+
+  /** Throws FENCED when incarnation `incarnation` of `rank` was fenced (fence.ts). */
+  checkNotFenced(rank: number, incarnation: number): void {
+    this.checkRank(rank);
+    const current = currentIncarnation(this.region.i32, fenceWordOffset(this.region, rank) / 4);
+    if (current !== incarnation) {
+      throw new DinomoError(
+        'FENCED',
+        `KN thread ${rank} incarnation ${incarnation} was fenced (now ${current}); it must restart`,
+      );
+    }
+  }
+
+  /** True while a merge task runs on chain `rank`. */
+  isMerging(rank: number): boolean {
+    return this.running.has(rank);
   }
 
   /**

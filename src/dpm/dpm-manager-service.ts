@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { Mutants } from '../config/mutants.js';
 import { DinomoError, toWireError, type WireError } from '../errors/index.js';
 import type { CleanerOptions } from './cleaner-planner.js';
 import type { CleanRequest, CleanResult } from './cleaner.js';
@@ -24,6 +25,8 @@ export interface ManagerServiceOptions {
   runClean?: (request: CleanRequest) => Promise<CleanResult>;
   cleaner?: CleanerOptions;
   cleanerReserveBlocks?: number;
+  /** Deliberate protocol breaks for the linearizability suite (src/config/mutants.ts). */
+  mutants?: Mutants;
 }
 
 /** An alloc request waiting for cleaning (or merges) to free a block. */
@@ -43,6 +46,8 @@ export class DpmManagerService {
   private readonly ports = new Set<MessagePort>();
   private readonly inflight = new Set<Promise<void>>();
   private readonly pendingAllocs: PendingAlloc[] = [];
+  /** Failovers waiting for the merge task running on their chain to finish. */
+  private readonly pendingFailovers: Array<PendingAlloc & { incarnation: number }> = [];
   private stopping = false;
 
   constructor(region: Region, options: ManagerServiceOptions) {
@@ -77,8 +82,17 @@ export class DpmManagerService {
     try {
       if (this.stopping) throw new DinomoError('CLOSED', 'the DPM manager is stopping');
       if (msg.type === 'alloc' || msg.type === 'reopen') {
+        if (msg.incarnation !== undefined) this.core.checkNotFenced(msg.rank, msg.incarnation);
         if (msg.type === 'reopen') this.core.sealChain(msg.rank);
         this.onAlloc(token, msg.rank);
+        return;
+      }
+      if (msg.type === 'failover') {
+        if (this.pendingFailovers.length >= this.options.maxWaiters) {
+          throw new DinomoError('OVERLOADED', 'too many failovers are pending');
+        }
+        this.pendingFailovers.push({ token, rank: msg.rank, incarnation: msg.incarnation });
+        this.pump();
         return;
       }
       const merged = this.core.waitMerged(msg.rank, msg.lsn, token);
@@ -139,9 +153,48 @@ export class DpmManagerService {
       reply(token, errorMessage(token.id, error));
   }
 
+  /**
+   * Starts the failovers whose chain has no merge task running: fence, cut and seal (see
+   * DpmManagerCore.prepareFailover), then answer once the chain is merged through its end.
+   */
+  private runFailovers(): void {
+    const waiting = this.pendingFailovers.splice(0);
+    for (const pending of waiting) {
+      const { token, rank, incarnation } = pending;
+      if (this.core.isMerging(rank)) {
+        this.pendingFailovers.push(pending);
+        continue;
+      }
+      try {
+        const prepared = this.core.prepareFailover(rank, incarnation, this.options.mutants);
+        const done = (mergedLsn: number): void =>
+          reply(token, {
+            type: 'failed-over',
+            id: token.id,
+            mergedLsn,
+            incarnation: prepared.incarnation,
+          });
+        const failoverToken: ReplyToken = {
+          id: token.id,
+          port: {
+            postMessage: (msg: DpmToKnMessage) => {
+              if (msg.type === 'merged') done(msg.mergedLsn);
+              else token.port.postMessage(msg);
+            },
+          },
+        };
+        const merged = this.core.waitMerged(rank, prepared.endLsn, failoverToken);
+        if (merged !== null) done(merged);
+      } catch (err) {
+        reply(token, errorMessage(token.id, toWireError(err)));
+      }
+    }
+  }
+
   /** Submits a merge task for every chain that has unmerged commits and no task running. */
   pump(): void {
     if (this.stopping) return;
+    if (this.pendingFailovers.length > 0) this.runFailovers();
     for (const rank of this.core.chainsNeedingMerge()) {
       if (this.core.runningCount >= this.options.maxConcurrentMerges) break;
       this.core.startMerge(rank);
@@ -211,6 +264,9 @@ export class DpmManagerService {
     this.stopping = true;
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
     this.failAllocs(toWireError(new DinomoError('CLOSED', 'the DPM manager stopped')));
+    for (const { token } of this.pendingFailovers.splice(0)) {
+      reply(token, errorMessage(token.id, toWireError(new DinomoError('CLOSED', 'stopped'))));
+    }
     answer(
       this.core.failAllWaiters(toWireError(new DinomoError('CLOSED', 'the DPM manager stopped'))),
     );
@@ -249,6 +305,7 @@ function isKnMessage(msg: unknown): msg is KnToDpmMessage {
   return (
     m.type === 'alloc' ||
     m.type === 'reopen' ||
+    (m.type === 'failover' && typeof m.incarnation === 'number') ||
     (m.type === 'wait-merged' && typeof m.lsn === 'number')
   );
 }

@@ -10,17 +10,25 @@ import type { ManagerStats } from './dpm-manager-core.js';
 
 /**
  * KN thread -> manager, on an attached port. `reopen` seals every block of the chain and allocates a
- * fresh tail: a KN thread sends it after losing its fabric connection, having abandoned its blocks.
+ * fresh tail: a KN thread sends it when it starts and after losing its fabric connection, having
+ * abandoned its blocks. With `incarnation`, both are refused (FENCED) unless the rank's fence word
+ * still allows that incarnation: a fenced thread must not touch the chain its successor writes.
  */
 export type KnToDpmMessage =
-  | { type: 'alloc'; id: number; rank: number }
-  | { type: 'reopen'; id: number; rank: number }
-  | { type: 'wait-merged'; id: number; rank: number; lsn: number };
+  | { type: 'alloc'; id: number; rank: number; incarnation?: number }
+  | { type: 'reopen'; id: number; rank: number; incarnation?: number }
+  | { type: 'wait-merged'; id: number; rank: number; lsn: number }
+  /**
+   * From the M-node, not a KN thread: fence `rank`, cut torn tails off its chain, seal it, and answer
+   * once it is merged through its last committed entry (DESIGN.md section 8, "KN failure").
+   */
+  | { type: 'failover'; id: number; rank: number; incarnation: number };
 
 /** Manager -> KN thread. `generation` and `blockSeq` save the KN a read of the new block's header. */
 export type DpmToKnMessage =
   | { type: 'alloc-ok'; id: number; blockOffset: number; generation: number; blockSeq: number }
   | { type: 'merged'; id: number; mergedLsn: number }
+  | { type: 'failed-over'; id: number; mergedLsn: number; incarnation: number }
   | { type: 'error'; id: number; code: ErrorCode; message: string };
 
 /** Parent -> manager, on the worker port. */

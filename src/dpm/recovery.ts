@@ -1,5 +1,5 @@
 import type { Mutants } from '../config/mutants.js';
-import { Block, Chain, IndexHeader, commitSealedBit } from './layout.js';
+import { Block, Chain, IndexHeader, commitSealedBit, lsnOf } from './layout.js';
 import { entryBytes, entryIsValid, Entry } from './log-entry.js';
 import { chainRecordOffset, loadU32, loadU64, type Region } from './region.js';
 
@@ -63,6 +63,43 @@ export function sealChain(region: Region, rank: number): number {
     if (sealBlock(region, block)) sealed++;
   });
   return sealed;
+}
+
+/** What a failover found in a failed KN thread's chain (see recoverChain). */
+export interface ChainRecovery {
+  tornBlocks: number;
+  tornBytes: number;
+  blocksSealed: number;
+  /** The LSN just past the chain's last committed entry: merging through it settles the chain. */
+  endLsn: number;
+}
+
+/**
+ * Failover of one KN thread (DESIGN.md section 8): after the thread was fenced, its chain is cut
+ * back to the last entry that passes its checksum in every block (a batch whose commit word landed
+ * without all of its entries was never acknowledged), and every block is sealed, so the merge can
+ * apply the chain through its commit offsets and retire it once a restart links a new block. The
+ * caller must make sure no merge task is running on the chain meanwhile.
+ */
+export function recoverChain(region: Region, rank: number, mutants: Mutants = {}): ChainRecovery {
+  const report: RecoveryReport = {
+    chainsScanned: 1,
+    blocksScanned: 0,
+    tornBlocks: 0,
+    tornBytes: 0,
+    blocksSealed: 0,
+  };
+  let endLsn = loadU64(region, chainRecordOffset(region, rank) + Chain.mergedLsn);
+  forEachChainBlock(region, rank, (block) => {
+    report.blocksScanned++;
+    if (mutants.acceptTornEntries !== true) truncateTornTail(region, block, report);
+    if (sealBlock(region, block)) report.blocksSealed++;
+    const commit = BigInt.asUintN(64, Atomics.load(region.i64, (block + Block.commitWord) / 8));
+    const end = Math.max(Number(commit & 0xffff_ffffn), Block.headerBytes);
+    endLsn = Math.max(endLsn, lsnOf(loadU32(region, block + Block.blockSeq), end));
+  });
+  const { tornBlocks, tornBytes, blocksSealed } = report;
+  return { tornBlocks, tornBytes, blocksSealed, endLsn };
 }
 
 function forEachChainBlock(region: Region, rank: number, visit: (block: number) => void): void {

@@ -5,3 +5,4 @@
  */
 export { newFabricCounters, type Fabric, type FabricCounters } from './fabric.js';
 export { LocalFabric } from './local-fabric.js';
+export { currentIncarnation, enterFenced, fenceRank, leaveFenced } from './fence.js';

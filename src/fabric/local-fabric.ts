@@ -1,10 +1,11 @@
 import { DinomoError } from '../errors/index.js';
 import { newFabricCounters, type Fabric, type FabricCounters } from './fabric.js';
+import { enterFenced, leaveFenced } from './fence.js';
 
 /**
  * The in-process fabric: the region is a SharedArrayBuffer and every operation is a direct memory
  * access (tens of millions per second), still counted as the RT it would be on RDMA. Fencing uses a
- * per-rank fence word inside the region (0 = allowed): a write by a fenced rank throws FENCED and
+ * per-rank fence word inside the region (fence.ts): a write by a fenced incarnation throws FENCED and
  * changes nothing. Reads stay allowed, as with a revoked write-only registration.
  */
 export class LocalFabric implements Fabric {
@@ -14,17 +15,20 @@ export class LocalFabric implements Fabric {
   private readonly words: BigInt64Array;
   private readonly fenceWords: Int32Array | null;
   private readonly fenceIndex: number;
+  private readonly incarnation: number;
 
   /**
    * @param fenceWordOffset region offset of this caller's u32 fence word, or -1 for a caller that
    *   cannot be fenced (DPM-side code).
+   * @param incarnation the incarnation of the rank this endpoint writes as (fence.ts).
    */
-  constructor(region: SharedArrayBuffer, fenceWordOffset = -1) {
+  constructor(region: SharedArrayBuffer, fenceWordOffset = -1, incarnation = 0) {
     this.regionBytes = region.byteLength;
     this.bytes = new Uint8Array(region);
     this.words = new BigInt64Array(region, 0, Math.floor(region.byteLength / 8));
     this.fenceWords = fenceWordOffset >= 0 ? new Int32Array(region) : null;
     this.fenceIndex = fenceWordOffset >> 2;
+    this.incarnation = incarnation;
   }
 
   read(offset: number, length: number, dst: Uint8Array, dstOffset = 0): void {
@@ -37,11 +41,15 @@ export class LocalFabric implements Fabric {
 
   write(offset: number, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): void {
     this.check(offset, length);
-    this.checkFence();
+    this.enter();
+    try {
+      this.bytes.set(src.subarray(srcOffset, srcOffset + length), offset);
+    } finally {
+      this.leave();
+    }
     this.counters.rts++;
     this.counters.writes++;
     this.counters.bytesWritten += length;
-    this.bytes.set(src.subarray(srcOffset, srcOffset + length), offset);
   }
 
   read64(offset: number): bigint {
@@ -54,27 +62,32 @@ export class LocalFabric implements Fabric {
 
   write64(offset: number, value: bigint): void {
     this.checkWord(offset);
-    this.checkFence();
+    this.enter();
+    Atomics.store(this.words, offset / 8, value);
+    this.leave();
     this.counters.rts++;
     this.counters.writes++;
     this.counters.bytesWritten += 8;
-    Atomics.store(this.words, offset / 8, value);
   }
 
   cas64(offset: number, expected: bigint, desired: bigint): bigint {
     this.checkWord(offset);
-    this.checkFence();
+    this.enter();
+    const previous = Atomics.compareExchange(this.words, offset / 8, expected, desired);
+    this.leave();
     this.counters.rts++;
     this.counters.atomics++;
-    return Atomics.compareExchange(this.words, offset / 8, expected, desired);
+    return previous;
   }
 
   faa64(offset: number, delta: bigint): bigint {
     this.checkWord(offset);
-    this.checkFence();
+    this.enter();
+    const previous = Atomics.add(this.words, offset / 8, delta);
+    this.leave();
     this.counters.rts++;
     this.counters.atomics++;
-    return Atomics.add(this.words, offset / 8, delta);
+    return previous;
   }
 
   /** Plain memory has no persistence domain beyond itself: counted, but no RT and no effect. */
@@ -100,12 +113,18 @@ export class LocalFabric implements Fabric {
       throw new DinomoError('CORRUPT', `8-byte access at unaligned offset ${offset}`);
   }
 
-  private checkFence(): void {
-    if (this.fenceWords !== null && Atomics.load(this.fenceWords, this.fenceIndex) !== 0) {
+  /** Holds the fence word busy for one write (fence.ts), or throws FENCED having changed nothing. */
+  private enter(): void {
+    if (this.fenceWords === null) return;
+    if (!enterFenced(this.fenceWords, this.fenceIndex, this.incarnation)) {
       throw new DinomoError(
         'FENCED',
         'this KN thread was fenced at the DPM; its writes are refused',
       );
     }
+  }
+
+  private leave(): void {
+    if (this.fenceWords !== null) leaveFenced(this.fenceWords, this.fenceIndex, this.incarnation);
   }
 }

@@ -41,6 +41,12 @@ export interface KnThreadOptions {
   inflightMax: number;
   /** Pause between attempts to reach the DPM again after losing the connection. */
   reconnectRetryUs?: number;
+  /**
+   * The thread serves only while its ownership lease is valid (DESIGN.md section 8, "Leases"): until
+   * this clock time at first, then as far as `extendLease` moves it. Default: no lease needed (for
+   * a cluster without an M-node failure detector, such as single-thread tests).
+   */
+  leaseUntilUs?: number;
   /** Deliberate protocol breaks for the linearizability suite (src/config/mutants.ts). */
   mutants?: Mutants;
 }
@@ -118,11 +124,15 @@ export class KnThread {
   /** Control steps (slot handoff) run between request batches, never in the middle of one. */
   private readonly controls: Array<() => Promise<void>> = [];
   private epoch: number;
+  private leaseUntilUs: number;
+  /** Set once this incarnation was fenced or declared failed: it never serves again. */
+  private retiredReason: string | null = null;
 
   constructor(deps: KnThreadDeps, options: KnThreadOptions) {
     this.deps = deps;
     this.options = options;
     this.epoch = options.epoch;
+    this.leaseUntilUs = options.leaseUntilUs ?? Number.POSITIVE_INFINITY;
     this.log = new LogWriter(deps.fabric, deps.dpm, {
       rank: options.rank,
       blockBytes: options.blockBytes,
@@ -132,8 +142,80 @@ export class KnThread {
     });
   }
 
+  /**
+   * Takes the first log block and, when this rank ran before (a restart with the same identity),
+   * waits until the DPM merged everything the earlier incarnation committed, so reads through the
+   * index see it.
+   */
   async start(): Promise<void> {
-    await this.log.start();
+    const retryUs = this.options.reconnectRetryUs ?? defaultReconnectRetryUs;
+    for (;;) {
+      try {
+        const startLsn = await this.log.start();
+        await this.deps.dpm.waitMerged(this.options.rank, startLsn);
+        return;
+      } catch (err) {
+        // The DPM restarted or did not answer in time: take a fresh block once it is back. A fenced
+        // incarnation (or a bug) gives up.
+        const transient =
+          isDinomoError(err) && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
+        if (!transient) throw err;
+        this.log.abandonBlock();
+        await new Promise<void>((resolve) => this.deps.clock.setTimer(retryUs, resolve));
+        try {
+          this.deps.fabric.reconnect();
+        } catch {
+          // Still down: the next attempt fails fast and waits again.
+        }
+      }
+    }
+  }
+
+  /** The M-node granted (or renewed) the lease until `untilUs` on the thread's clock. */
+  extendLease(untilUs: number): void {
+    if (untilUs > this.leaseUntilUs || this.leaseUntilUs === Number.POSITIVE_INFINITY) {
+      this.leaseUntilUs = untilUs;
+    }
+  }
+
+  /** When the lease ends (clock time); the thread refuses to serve from then on until renewed. */
+  get leaseExpiresUs(): number {
+    return this.leaseUntilUs;
+  }
+
+  private leaseValid(): boolean {
+    if (this.options.mutants?.noFencing === true) return true;
+    return this.deps.clock.nowUs() < this.leaseUntilUs;
+  }
+
+  /** Why the thread no longer serves (fenced, or declared failed), or null while it may. */
+  get retired(): string | null {
+    return this.retiredReason;
+  }
+
+  /**
+   * This incarnation is finished (the M-node declared it failed, or the DPM fenced it): it gives up
+   * every slot and its cache, fails its staged writes, and answers MOVED from now on, so clients go
+   * to the new owners. Whatever it committed is merged by the failover.
+   */
+  retire(reason: string): void {
+    if (this.retiredReason !== null) return;
+    this.retiredReason = reason;
+    this.deps.ownedSlots.fill(SlotState.notOwned);
+    this.deps.dac.removeWhere(() => true);
+    this.recent.dropWhere(() => true);
+    if (this.commitTimer !== null) {
+      this.commitTimer.cancel();
+      this.commitTimer = null;
+    }
+    const staged = this.pending;
+    this.pending = [];
+    // Staged writes were never written: refusing them with TRYAGAIN is exact, and the client
+    // retries them at the slot's next owner.
+    const why = `KN thread ${this.options.rank} retired (${reason}); retry at the new owner`;
+    for (const p of staged) if (!p.acked) this.out.addError(p.requestId, 'TRYAGAIN', why);
+    this.recycle(staged);
+    this.flush();
   }
 
   /** Accepts one request batch (wire.ts format). Never throws: errors become error responses. */
@@ -190,13 +272,22 @@ export class KnThread {
     while (r.next()) {
       this.queuedRequests--;
       try {
-        if (this.connectionLost) {
+        if (this.connectionLost && this.retiredReason === null) {
           throw new DinomoError(
             'UNAVAILABLE',
             `KN thread ${this.options.rank} lost its DPM connection and is reconnecting`,
           );
         } else if (!this.owns(r.key)) {
           this.refuseSlot(r.requestId, slotOfKey(r.key));
+        } else if (!this.leaseValid()) {
+          // Without a valid lease the slot may already belong to another thread (this one may have
+          // been paused past its lease and declared failed): serving from the cache could be stale.
+          bump(this.deps.stats, ThreadStat.leaseRefusals);
+          this.out.addError(
+            r.requestId,
+            'TRYAGAIN',
+            `KN thread ${this.options.rank} has no valid lease right now`,
+          );
         } else if (r.op === WireOp.get) {
           this.get(r.requestId, r.key);
         } else if (r.op === WireOp.put) {
@@ -261,6 +352,9 @@ export class KnThread {
   /** Starts serving `slots` in epoch `epoch` (after the old owner released them and it was persisted). */
   acquireSlots(slots: readonly number[], epoch: number): Promise<void> {
     return this.runControl(() => {
+      if (this.retiredReason !== null) {
+        return Promise.reject(new DinomoError('FENCED', `KN thread ${this.options.rank} retired`));
+      }
       // Writes of the new epoch are newer than anything the previous owners wrote.
       if (epoch > this.epoch) this.epoch = epoch;
       for (const slot of slots) this.deps.ownedSlots[slot] = SlotState.owned;
@@ -459,6 +553,10 @@ export class KnThread {
     const { dac, stats } = this.deps;
     const mirror = this.log.mirrorBytes;
     const blockOffset = this.log.currentBlockOffset;
+    // A batch committed after the lease ran out is not acknowledged: the thread may have been
+    // declared failed meanwhile, and its slots given to others before this commit landed.
+    const leaseHeld = this.leaseValid();
+    const leaseLost = `KN thread ${this.options.rank} lost its lease before acknowledging; the write may or may not have happened`;
     bump(stats, ThreadStat.commits);
     bump(stats, ThreadStat.committedEntries, batch.length);
     for (const p of batch) {
@@ -475,7 +573,9 @@ export class KnThread {
         this.shortcut.generation = this.log.blockGeneration;
         dac.insert(key, p.hash, value, this.shortcut);
       }
-      if (!p.acked) this.out.addResponse(p.requestId, WireStatus.ok, null);
+      if (p.acked) continue;
+      if (leaseHeld) this.out.addResponse(p.requestId, WireStatus.ok, null);
+      else this.out.addError(p.requestId, 'UNAVAILABLE', leaseLost);
     }
   }
 
@@ -527,8 +627,12 @@ export class KnThread {
         if (this.settleLsn !== null)
           await this.deps.dpm.waitMerged(this.options.rank, this.settleLsn);
         break;
-      } catch {
+      } catch (err) {
         bump(this.deps.stats, ThreadStat.errors);
+        if (isDinomoError(err) && err.code === 'FENCED') {
+          this.retire('fenced at the DPM');
+          break;
+        }
         // Whatever failed, the block just taken may belong to a DPM that died meanwhile: start over.
         this.noteSettle(this.log.abandonBlock());
         await new Promise<void>((resolve) => this.deps.clock.setTimer(retryUs, resolve));
@@ -549,6 +653,9 @@ export class KnThread {
     bump(this.deps.stats, ThreadStat.errors);
     if (isDinomoError(err) && err.code === 'UNAVAILABLE' && !this.connectionLost) {
       this.loseConnection();
+    }
+    if (isDinomoError(err) && err.code === 'FENCED' && this.retiredReason === null) {
+      this.retire('fenced at the DPM');
     }
     const wire = toWireError(err);
     if (!isDinomoError(err)) console.error(`KN thread ${this.options.rank}: unexpected error`, err);

@@ -55,9 +55,15 @@ export class LogWriter {
     this.options = options;
   }
 
-  /** Takes the first block of the chain. */
-  async start(): Promise<void> {
-    await this.enterBlock(await this.dpm.allocBlock(this.options.rank));
+  /**
+   * Takes the first block: the DPM seals whatever the chain holds (from an earlier incarnation of
+   * this rank, which is never zeroed: the original dropped those unmerged entries, its bug 9) and
+   * links a fresh tail. Returns the LSN where this incarnation's log starts; once the chain is merged
+   * up to it, the index holds every write of earlier incarnations.
+   */
+  async start(): Promise<number> {
+    await this.enterBlock(await this.dpm.reopenChain(this.options.rank));
+    return lsnOf(this.currentMirror().blockSeq, 0);
   }
 
   get stagedBytes(): number {

@@ -32,21 +32,26 @@ export class PortDpmControl implements DpmControl {
   private readonly timeoutUs: number;
   private readonly waiters = new Map<number, Waiter>();
   private nextId = 1;
+  private readonly incarnation: number;
   private static readonly outstandingMax = 1024;
 
-  constructor(port: ControlPort, clock: Clock, timeoutMs: number) {
+  /** @param incarnation the thread's incarnation: block requests are refused once it is fenced. */
+  constructor(port: ControlPort, clock: Clock, timeoutMs: number, incarnation = 0) {
     this.port = port;
     this.clock = clock;
     this.timeoutUs = timeoutMs * 1000;
+    this.incarnation = incarnation;
     port.on('message', (reply: ManagerReply) => this.onReply(reply));
   }
 
   allocBlock(rank: number): Promise<number> {
-    return this.request((id) => ({ type: 'alloc', id, rank }));
+    const incarnation = this.incarnation;
+    return this.request((id) => ({ type: 'alloc', id, rank, incarnation }));
   }
 
   reopenChain(rank: number): Promise<number> {
-    return this.request((id) => ({ type: 'reopen', id, rank }));
+    const incarnation = this.incarnation;
+    return this.request((id) => ({ type: 'reopen', id, rank, incarnation }));
   }
 
   waitMerged(rank: number, lsn: number): Promise<number> {

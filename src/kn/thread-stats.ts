@@ -28,6 +28,8 @@ export const ThreadStat = {
   backpressureWaits: 21,
   blocksSwitched: 22,
   recentWrites: 23,
+  /** Requests refused with TRYAGAIN because the thread's lease had run out. */
+  leaseRefusals: 24,
 } as const;
 
 export type ThreadStatName = keyof typeof ThreadStat;

@@ -1,4 +1,4 @@
-/** The M-node: reconfiguration as pure step functions (policies and failure detection follow). */
+/** The M-node: reconfiguration and the scaling policies as pure step functions, and the decision log. */
 export {
   initialReconfigState,
   reconfigStep,
@@ -6,3 +6,35 @@ export {
   type ReconfigOutput,
   type ReconfigState,
 } from './reconfiguration.js';
+export {
+  FailureDetector,
+  type FailureDetectorOptions,
+  type HeartbeatAnswer,
+} from './failure-detector.js';
+export {
+  defaultPolicyOptions,
+  fillPolicyOptions,
+  initialPolicyState,
+  mergedPercentile,
+  policyStep,
+  summarize,
+  type ClientFeedback,
+  type DecisionInputs,
+  type DecisionRecord,
+  type KnPeriodStats,
+  type KnSummary,
+  type LatencyBucket,
+  type PolicyAction,
+  type PolicyConfig,
+  type PolicyInput,
+  type PolicyOptions,
+  type PolicyState,
+  type StatsSummary,
+  type ThreadPeriodStats,
+} from './policy.js';
+export {
+  DecisionLog,
+  formatLine,
+  parseDecisionJsonLines,
+  type DecisionLogOptions,
+} from './decision-log.js';

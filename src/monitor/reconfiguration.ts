@@ -1,3 +1,4 @@
+import { assert } from '../util/assert.js';
 import type { SlotMove } from '../routing/index.js';
 
 /**
@@ -9,28 +10,43 @@ import type { SlotMove } from '../routing/index.js';
  *
  * The old owner answers `released` only after the DPM merged its log through its tail, so the new
  * owner, which starts only after the epoch is persisted, finds every acknowledged write of S.
+ *
+ * A failed thread cannot release. When the caller reports `failed(r)`, the step asks for a failover
+ * of r (the caller waits for r's lease to end, fences r at the DPM and has its chain merged through
+ * its commit offsets) and reports `failed-over(r)`; from then on a move away from r needs no release,
+ * because the failover did what the release would have. A move to a failed thread ends once it is
+ * persisted (nobody acquires); the moves that take r's slots away follow it in the queue. A rank that
+ * restarts with the same identity is reported `rejoined` and releases normally again.
  */
 export interface ReconfigState {
   epoch: number;
   nextMoveId: number;
   queue: ReadonlyArray<{ id: number; move: SlotMove }>;
   active: { id: number; move: SlotMove; phase: 'releasing' | 'persisting' | 'acquiring' } | null;
+  /** Ranks declared failed whose failover has not finished. */
+  failed: readonly number[];
+  /** Ranks whose failover finished (fenced, chain merged): moves away from them skip the release. */
+  failedOver: readonly number[];
 }
 
 export type ReconfigInput =
   | { type: 'move'; move: SlotMove }
   | { type: 'released'; moveId: number }
   | { type: 'persisted'; moveId: number }
-  | { type: 'acquired'; moveId: number };
+  | { type: 'acquired'; moveId: number }
+  | { type: 'failed'; rank: number }
+  | { type: 'failed-over'; rank: number }
+  | { type: 'rejoined'; rank: number };
 
 export type ReconfigOutput =
+  | { type: 'failover'; rank: number }
   | { type: 'release'; moveId: number; rank: number; slots: number[] }
   | { type: 'persist'; moveId: number; epoch: number; slots: number[]; owner: number }
   | { type: 'acquire'; moveId: number; rank: number; slots: number[]; epoch: number }
   | { type: 'done'; moveId: number; epoch: number; move: SlotMove };
 
 export function initialReconfigState(epoch: number): ReconfigState {
-  return { epoch, nextMoveId: 1, queue: [], active: null };
+  return { epoch, nextMoveId: 1, queue: [], active: null, failed: [], failedOver: [] };
 }
 
 export function reconfigStep(
@@ -38,6 +54,9 @@ export function reconfigStep(
   input: ReconfigInput,
 ): { state: ReconfigState; outputs: ReconfigOutput[] } {
   const active = state.active;
+  if (input.type === 'failed' || input.type === 'failed-over' || input.type === 'rejoined') {
+    return membershipStep(state, input);
+  }
   if (input.type === 'move') {
     const queued = { id: state.nextMoveId, move: input.move };
     return startNext({
@@ -49,35 +68,104 @@ export function reconfigStep(
   // A report for a move that is not the active one, or for another phase, is stale: ignore it.
   if (active === null || input.moveId !== active.id) return { state, outputs: [] };
   const { move } = active;
-  if (input.type === 'released' && active.phase === 'releasing') {
-    const epoch = state.epoch + 1;
-    return {
-      state: { ...state, active: { ...active, phase: 'persisting' } },
-      outputs: [{ type: 'persist', moveId: active.id, epoch, slots: move.slots, owner: move.to }],
-    };
-  }
+  if (input.type === 'released' && active.phase === 'releasing') return persistActive(state);
   if (input.type === 'persisted' && active.phase === 'persisting') {
     const epoch = state.epoch + 1;
+    if (isDown(state, move.to)) return finish({ ...state, epoch });
     return {
       state: { ...state, epoch, active: { ...active, phase: 'acquiring' } },
       outputs: [{ type: 'acquire', moveId: active.id, rank: move.to, slots: move.slots, epoch }],
     };
   }
-  if (input.type === 'acquired' && active.phase === 'acquiring') {
-    const done: ReconfigOutput = { type: 'done', moveId: active.id, epoch: state.epoch, move };
-    const next = startNext({ ...state, active: null });
-    return { state: next.state, outputs: [done, ...next.outputs] };
-  }
+  if (input.type === 'acquired' && active.phase === 'acquiring') return finish(state);
   return { state, outputs: [] };
 }
 
-function startNext(state: ReconfigState): { state: ReconfigState; outputs: ReconfigOutput[] } {
+type Step = { state: ReconfigState; outputs: ReconfigOutput[] };
+
+function isDown(state: ReconfigState, rank: number): boolean {
+  return state.failed.includes(rank) || state.failedOver.includes(rank);
+}
+
+/** Ends the active move (reporting it done) and starts the next one. */
+function finish(state: ReconfigState): Step {
+  const active = state.active;
+  assert(active !== null, 'a move is active');
+  const done: ReconfigOutput = {
+    type: 'done',
+    moveId: active.id,
+    epoch: state.epoch,
+    move: active.move,
+  };
+  const next = startNext({ ...state, active: null });
+  return { state: next.state, outputs: [done, ...next.outputs] };
+}
+
+function membershipStep(
+  state: ReconfigState,
+  input: Extract<ReconfigInput, { type: 'failed' | 'failed-over' | 'rejoined' }>,
+): Step {
+  const { rank } = input;
+  const active = state.active;
+  if (input.type === 'failed') {
+    if (isDown(state, rank)) return { state, outputs: [] };
+    const next = { ...state, failed: [...state.failed, rank] };
+    const failover: ReconfigOutput = { type: 'failover', rank };
+    // The failed thread will never report `acquired`: the move is persisted, so it is over.
+    if (active !== null && active.phase === 'acquiring' && active.move.to === rank) {
+      const step = finish(next);
+      return { state: step.state, outputs: [failover, ...step.outputs] };
+    }
+    return { state: next, outputs: [failover] };
+  }
+  if (input.type === 'failed-over') {
+    if (!state.failed.includes(rank)) return { state, outputs: [] };
+    const next: ReconfigState = {
+      ...state,
+      failed: state.failed.filter((r) => r !== rank),
+      failedOver: [...state.failedOver, rank],
+    };
+    if (active !== null && active.phase === 'releasing' && active.move.from === rank) {
+      return persistActive(next);
+    }
+    return { state: next, outputs: [] };
+  }
+  if (state.failed.includes(rank)) return { state, outputs: [] };
+  return {
+    state: { ...state, failedOver: state.failedOver.filter((r) => r !== rank) },
+    outputs: [],
+  };
+}
+
+/** Moves the active move to its persist phase (its slots are released, or failed over). */
+function persistActive(state: ReconfigState): Step {
+  const active = state.active;
+  assert(active !== null, 'a move is active');
+  const { move } = active;
+  return {
+    state: { ...state, active: { ...active, phase: 'persisting' } },
+    outputs: [
+      {
+        type: 'persist',
+        moveId: active.id,
+        epoch: state.epoch + 1,
+        slots: move.slots,
+        owner: move.to,
+      },
+    ],
+  };
+}
+
+function startNext(state: ReconfigState): Step {
   const [first, ...rest] = state.queue;
   if (state.active !== null || first === undefined) return { state, outputs: [] };
+  const next: ReconfigState = { ...state, queue: rest, active: { ...first, phase: 'releasing' } };
+  const from = first.move.from;
+  if (state.failedOver.includes(from)) return persistActive(next);
+  // A failed thread cannot release; the move waits for its failover (failed-over).
+  if (state.failed.includes(from)) return { state: next, outputs: [] };
   return {
-    state: { ...state, queue: rest, active: { ...first, phase: 'releasing' } },
-    outputs: [
-      { type: 'release', moveId: first.id, rank: first.move.from, slots: first.move.slots },
-    ],
+    state: next,
+    outputs: [{ type: 'release', moveId: first.id, rank: from, slots: first.move.slots }],
   };
 }

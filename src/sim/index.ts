@@ -5,7 +5,12 @@
  * scenarios and checks the recorded histories for linearizability.
  */
 export { Simulation, type RunLimits } from './event-loop.js';
-export { SimNetwork, type NetworkOptions, type DelayWindow } from './sim-network.js';
+export {
+  SimNetwork,
+  type NetworkOptions,
+  type DelayWindow,
+  type PartitionWindow,
+} from './sim-network.js';
 export {
   SimDpm,
   dpmNode,

@@ -113,6 +113,10 @@ export class SimDpm {
         if (incarnation === this.incarnationValue) reply(answer);
       },
     };
+    // Failover makes the failed thread's writes durable before merging them: the DPM flushes the
+    // region's cache for that chain (a thread that died between its commit word and its persist left
+    // them volatile, and the index must never point at words a later crash could revert).
+    if (msg.type === 'failover') this.persist(msg.rank);
     this.service.onKnMessage(port, msg);
   }
 
@@ -215,6 +219,7 @@ export class SimDpm {
       maxWaiters: 4096,
       mergeBatchEntries: this.options.mergeBatchEntries,
       maxConcurrentMerges: this.options.maxConcurrentMerges,
+      mutants,
     });
     this.upValue = true;
     this.scheduleTick(incarnation);

@@ -1,5 +1,10 @@
 import { DinomoError } from '../errors/index.js';
-import { newFabricCounters, type Fabric, type FabricCounters } from '../fabric/index.js';
+import {
+  currentIncarnation,
+  newFabricCounters,
+  type Fabric,
+  type FabricCounters,
+} from '../fabric/index.js';
 import type { SimDpm } from './sim-dpm.js';
 
 /**
@@ -15,14 +20,18 @@ export class SimFabric implements Fabric {
   private readonly dpm: SimDpm;
   private readonly rank: number;
   private readonly fenceWordIndex: number;
+  /** The KN thread's incarnation, which the fence word must still allow (src/fabric/fence.ts). */
+  private readonly knIncarnation: number;
+  /** The DPM incarnation this connection was opened to. */
   private incarnation: number;
   private broken = false;
 
-  constructor(dpm: SimDpm, rank: number, fenceWordOffset: number) {
+  constructor(dpm: SimDpm, rank: number, fenceWordOffset: number, knIncarnation = 0) {
     this.dpm = dpm;
     this.rank = rank;
     this.regionBytes = dpm.region.bytes.length;
     this.fenceWordIndex = fenceWordOffset >> 2;
+    this.knIncarnation = knIncarnation;
     this.incarnation = dpm.incarnation;
   }
 
@@ -120,7 +129,8 @@ export class SimFabric implements Fabric {
   }
 
   private checkFence(): void {
-    if (Atomics.load(this.dpm.region.i32, this.fenceWordIndex) !== 0) {
+    // One simulated thread runs at a time, so a plain check is atomic with the write that follows.
+    if (currentIncarnation(this.dpm.region.i32, this.fenceWordIndex) !== this.knIncarnation) {
       throw new DinomoError(
         'FENCED',
         'this KN thread was fenced at the DPM; its writes are refused',

@@ -20,6 +20,14 @@ export interface DelayWindow {
   extraUs: number;
 }
 
+/** A window in which every message between `a` and `b` (either way) is lost: a partition. */
+export interface PartitionWindow {
+  a: string;
+  b: string;
+  fromUs: number;
+  toUs: number;
+}
+
 /**
  * Simulated message passing between named nodes. Each (from, to) channel is FIFO, as a MessagePort
  * or a TCP connection is; channels are independent, so messages on different channels overtake each
@@ -30,6 +38,8 @@ export class SimNetwork {
   private readonly options: NetworkOptions;
   private readonly lastDeliveryUs = new Map<string, number>();
   private readonly windows: DelayWindow[] = [];
+  private readonly partitions: PartitionWindow[] = [];
+  private dropped = 0;
   private choiceAt = 0;
   private delivered = 0;
   private delayedByFault = 0;
@@ -43,10 +53,19 @@ export class SimNetwork {
     this.windows.push(window);
   }
 
+  /** Cuts the link between two nodes for a while (messages sent meanwhile are lost). */
+  addPartition(window: PartitionWindow): void {
+    this.partitions.push(window);
+  }
+
   /** Sends a message from `from` to `to`; `deliver` runs at the receiver on arrival. */
   send(from: string, to: string, deliver: () => void): void {
     const channel = `${from}>${to}`;
     const now = this.sim.nowUs();
+    if (this.partitioned(from, to, now)) {
+      this.dropped++;
+      return;
+    }
     let atUs = now + this.pickDelay() + this.extraDelay(from, to, now);
     const last = this.lastDeliveryUs.get(channel) ?? 0;
     if (atUs < last) atUs = last;
@@ -57,8 +76,21 @@ export class SimNetwork {
     });
   }
 
-  get stats(): { delivered: number; delayedByFault: number } {
-    return { delivered: this.delivered, delayedByFault: this.delayedByFault };
+  get stats(): { delivered: number; delayedByFault: number; dropped: number } {
+    return {
+      delivered: this.delivered,
+      delayedByFault: this.delayedByFault,
+      dropped: this.dropped,
+    };
+  }
+
+  private partitioned(from: string, to: string, now: number): boolean {
+    return this.partitions.some(
+      (p) =>
+        now >= p.fromUs &&
+        now < p.toUs &&
+        ((p.a === from && p.b === to) || (p.a === to && p.b === from)),
+    );
   }
 
   private pickDelay(): number {

@@ -173,4 +173,43 @@ describe('DpmManagerService', () => {
     service.onKnMessage(port, { type: 'alloc', id: 8, rank: 0 });
     expect(replies[1]).toMatchObject({ type: 'error', id: 8, code: 'CLOSED' });
   });
+
+  it('fails a KN thread over: fences it, cuts a torn tail, merges its chain, refuses its blocks', async () => {
+    const region = makeRegion({ chains: 2, blocks: 6 });
+    const service = new DpmManagerService(region, {
+      runMerge: (rank, maxEntries) => Promise.resolve(mergeChain(region, rank, maxEntries)),
+      maxWaiters: 8,
+      mergeBatchEntries: 2,
+      maxConcurrentMerges: 1,
+    });
+    const { port1, port2 } = new MessageChannel();
+    service.attach(port1);
+    const alloc = await request(port2, { type: 'alloc', id: 1, rank: 1, incarnation: 0 });
+    const block = alloc.type === 'alloc-ok' ? alloc.blockOffset : 0;
+    const kn = new FakeKn(region, () => block, 1);
+    for (let i = 0; i < 5; i++) kn.put(`k${i}`, 'v', 1, i + 1);
+    kn.commit();
+    const good = kn.committedBytes;
+    // A batch whose commit word landed but whose last entry did not (a torn tail).
+    kn.put('torn', 'x', 1, 6);
+    kn.commit();
+    region.bytes[block + good + Entry.key] = 0xff - (region.bytes[block + good + Entry.key] ?? 0);
+    const over = await request(port2, { type: 'failover', id: 2, rank: 1, incarnation: 0 });
+    expect(over).toEqual({
+      type: 'failed-over',
+      id: 2,
+      mergedLsn: lsnOf(kn.blockSeq, good),
+      incarnation: 1,
+    });
+    expect(service.core.stats().merges.entriesMerged).toBe(5);
+    const fenced = await request(port2, { type: 'reopen', id: 3, rank: 1, incarnation: 0 });
+    expect(fenced).toMatchObject({ type: 'error', id: 3, code: 'FENCED' });
+    const restarted = await request(port2, { type: 'reopen', id: 4, rank: 1, incarnation: 1 });
+    expect(restarted).toMatchObject({ type: 'alloc-ok', id: 4 });
+    // Asking again for the same incarnation changes nothing (its restart keeps writing).
+    const again = await request(port2, { type: 'failover', id: 5, rank: 1, incarnation: 0 });
+    expect(again).toMatchObject({ type: 'failed-over', id: 5, incarnation: 1 });
+    await service.stop();
+    port2.close();
+  });
 });

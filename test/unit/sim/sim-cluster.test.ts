@@ -15,6 +15,9 @@ function cluster(sim: Simulation, knThreads: number): SimCluster {
     requestTimeoutMs: 20,
     controlTimeoutMs: 5,
     reconnectRetryUs: 200,
+    heartbeatUs: 500,
+    leaseUs: 2000,
+    suspectAfterUs: 1500,
     network: { minDelayUs: 2, maxDelayUs: 40 },
     dpm: {
       regionBytes: 2 * 1024 * 1024,
