@@ -116,6 +116,16 @@ export class KnChannel {
     this.settle(0);
   }
 
+  /**
+   * The KN thread died: requests in flight fail with UNAVAILABLE (they may have taken effect), and
+   * later ones with TRYAGAIN, since they were never sent: the client retries them once the thread's
+   * slots have a new owner.
+   */
+  disconnect(message: string): void {
+    this.close('UNAVAILABLE', message);
+    this.closedWith = new DinomoError('TRYAGAIN', `${message}; the request was not sent`);
+  }
+
   private flush(): void {
     this.flushTimer = null;
     if (this.writer.count > 0) this.post(this.writer.take());

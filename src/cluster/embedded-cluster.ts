@@ -9,16 +9,21 @@ import {
   embeddedLocation,
   knControlActorName,
   knThreadName,
+  monitorActorName,
   postBatch,
   threadStatsBytes,
   type KnControlMessage,
+  type KnPong,
   type KnStopped,
   type KnWorkerData,
+  type MonitorMessage,
 } from '../kn/index.js';
-import { evenSlotMap } from '../routing/index.js';
+import { PortDpmControl } from '../kn/port-dpm-control.js';
+import { evenSlotMap, planAddThreads, planRemoveThread, type SlotMove } from '../routing/index.js';
 import { systemClock, type Clock } from '../time/index.js';
 import { workerScript } from '../util/worker-script.js';
 import { collectStats, type ClusterStats } from './cluster-stats.js';
+import { ElasticMonitor, type MoveReport } from './elastic-monitor.js';
 import { WorkerHandle } from './worker-handle.js';
 
 const startTimeoutMs = 30_000;
@@ -29,6 +34,33 @@ interface KnThreadHandle {
   rank: number;
   handle: WorkerHandle;
   channel: KnChannel;
+  /** live: serving or may serve; removed: its slots moved away and it stopped; dead: failed. */
+  state: 'live' | 'removed' | 'dead';
+}
+
+/** What `addKn` and `removeKn` did: the slots that moved and how long each move paused them. */
+export interface KnChangeReport {
+  knId: number;
+  slotsMoved: number;
+  /** From the call to the last moved slot being served by its new owner. */
+  durationMs: number;
+  moves: MoveReport[];
+  /** The longest time any moved slot could not be served (target: at most 100 ms). */
+  maxPauseMs: number;
+}
+
+/** What `failKn` did: detection and failover times, and the moves that gave its slots away. */
+export interface FailoverReport extends KnChangeReport {
+  /** From the KN's death to the failure detector suspecting all of its threads. */
+  detectMs: number;
+  /** From the KN's death to every one of its slots being served again by a survivor. */
+  failoverMs: number;
+}
+
+/** A rank whose failure was noticed: resolves once its slots are served by survivors. */
+interface RankFailure {
+  suspectedUs: number;
+  done: Promise<MoveReport[]>;
 }
 
 /**
@@ -43,6 +75,17 @@ export class Cluster {
   private readonly slotMap: Uint16Array;
   private readonly clock: Clock;
   private readonly threads: KnThreadHandle[] = [];
+  /** Client channels by rank; clients keep this array, so added threads become reachable. */
+  private readonly channels: KnChannel[] = [];
+  /** Ranks that own slots or may be given some. */
+  private readonly liveRanks: number[] = [];
+  /** Owners after every queued move has run: moves are planned against this, not the published map. */
+  private readonly plannedOwners: Uint16Array;
+  private readonly rankCapacity: number;
+  private readonly monitor: ElasticMonitor;
+  private readonly failures = new Map<number, RankFailure>();
+  private nextKnId = 1;
+  private managerControl: PortDpmControl | null = null;
   private manager: WorkerHandle | null = null;
   /** The main thread's actor system: control traffic to KN threads (stop, ping) goes through it. */
   private readonly actors: ActorSystem;
@@ -53,12 +96,36 @@ export class Cluster {
     this.options = options;
     this.clock = clock;
     const ranks = options.kns * options.threadsPerKn;
+    this.rankCapacity = options.maxKns * options.threadsPerKn;
     this.region = new SharedArrayBuffer(options.regionBytes);
-    formatRegion(this.region, { blockBytes: options.blockBytes, chainCount: ranks });
+    formatRegion(this.region, { blockBytes: options.blockBytes, chainCount: this.rankCapacity });
     this.slotMap = evenSlotMap(ranks);
+    this.plannedOwners = Uint16Array.from(this.slotMap);
     this.writeSlotMap(1);
-    this.statsBuffer = new SharedArrayBuffer(threadStatsBytes(ranks));
+    this.statsBuffer = new SharedArrayBuffer(threadStatsBytes(this.rankCapacity));
     this.actors = ActorSystem.start({ ...embeddedLocation(process.pid, 'main'), clock });
+    this.monitor = new ElasticMonitor(
+      {
+        clock,
+        region: this.region,
+        metadataOffset: openRegion(this.region).geometry.metadataOffset,
+        slotMap: this.slotMap,
+        release: (rank, slots) => this.askThread(rank, { type: 'release', slots }),
+        acquire: (rank, slots, epoch) => this.askThread(rank, { type: 'acquire', slots, epoch }),
+        failover: async (rank, incarnation) => {
+          if (this.managerControl === null) throw new DinomoError('CLOSED', 'no DPM manager');
+          await this.managerControl.failover(rank, incarnation);
+        },
+        reachable: (rank) => this.threads[rank]?.state === 'live',
+        onSuspect: (rank) => this.declareFailed(rank),
+      },
+      {
+        leaseUs: options.leaseMs * 1000,
+        suspectAfterUs: options.suspectAfterMs * 1000,
+        heartbeatUs: options.heartbeatMs * 1000,
+        retryUs: 1000,
+      },
+    );
   }
 
   /** Starts an embedded cluster. Bad options throw INVALID_OPTION (or NOT_SUPPORTED) and start nothing. */
@@ -74,12 +141,25 @@ export class Cluster {
     return cluster;
   }
 
-  /** A client for this cluster; clients are cheap and share the cluster's channels. */
+  /**
+   * A client for this cluster; clients are cheap and share the cluster's channels. It retries a
+   * request that was refused without effect (MOVED, TRYAGAIN: a slot moving, a KN failing over)
+   * for up to requestTimeoutMs, and a get that got no answer.
+   */
   client(): KvClient {
-    return new EmbeddedClient(
-      this.threads.map((t) => t.channel),
-      this.slotMap,
-    );
+    return new EmbeddedClient(this.channels, this.slotMap, {
+      clock: this.clock,
+      delayUs: 500,
+      retryForUs: this.options.requestTimeoutMs * 1000,
+    });
+  }
+
+  /** Ids of the KNs that serve (or are being given) slots. */
+  knIds(): number[] {
+    const ids = new Set<number>();
+    for (const t of this.threads)
+      if (t.state === 'live' && this.liveRanks.includes(t.rank)) ids.add(t.knId);
+    return [...ids].sort((a, b) => a - b);
   }
 
   stats(): ClusterStats {
@@ -91,23 +171,73 @@ export class Cluster {
     return this.region;
   }
 
-  /** Adds a KN at run time. Online reconfiguration comes with the elastic-cluster work. */
-  addKn(): Promise<number> {
-    return Promise.reject(
-      new DinomoError('NOT_SUPPORTED', 'addKn is not supported yet (elastic cluster)'),
-    );
+  /**
+   * Adds a KN (threadsPerKn new threads) at run time and moves about 1/N of the slots to it, evenly
+   * from the others (DESIGN.md section 8). Only the moving slots pause, each until its old owner's
+   * log is merged; no data moves. Resolves once the new KN serves its slots.
+   */
+  async addKn(): Promise<KnChangeReport> {
+    this.checkRunning('addKn');
+    const o = this.options;
+    const firstRank = this.threads.length;
+    if (firstRank + o.threadsPerKn > this.rankCapacity) {
+      throw new DinomoError(
+        'INVALID_OPTION',
+        `the cluster has room for ${o.maxKns} KNs over its lifetime (options.maxKns); start it with a larger maxKns`,
+      );
+    }
+    const startUs = this.clock.nowUs();
+    const knId = this.nextKnId++;
+    const ranks = Array.from({ length: o.threadsPerKn }, (_, t) => firstRank + t);
+    for (const rank of ranks) this.startKnThread(knId, rank, this.onDeath);
+    await Promise.all(ranks.map((rank) => this.waitReady(rank)));
+    this.liveRanks.push(...ranks);
+    const moves = planAddThreads(this.plannedOwners, ranks).map((move) => this.plan(move));
+    return this.changeReport(knId, startUs, await Promise.all(moves));
   }
 
-  removeKn(id: number): Promise<void> {
-    return Promise.reject(
-      new DinomoError('NOT_SUPPORTED', `removeKn(${id}) is not supported yet (elastic cluster)`),
-    );
+  /**
+   * Removes KN `knId` at run time: every slot of its threads moves to the other KNs (each paused
+   * until the KN's log is merged), then its threads stop. The last KN cannot be removed.
+   */
+  async removeKn(knId: number): Promise<KnChangeReport> {
+    this.checkRunning('removeKn');
+    const ranks = this.liveRanksOf(knId, 'removeKn');
+    const startUs = this.clock.nowUs();
+    for (const rank of ranks) this.liveRanks.splice(this.liveRanks.indexOf(rank), 1);
+    const moves: Array<Promise<MoveReport>> = [];
+    for (const rank of ranks) {
+      for (const move of planRemoveThread(this.plannedOwners, rank, this.liveRanks)) {
+        moves.push(this.plan(move));
+      }
+    }
+    const report = this.changeReport(knId, startUs, await Promise.all(moves));
+    await Promise.all(ranks.map((rank) => this.stopThread(rank, 'removed')));
+    return report;
   }
 
-  failKn(id: number): Promise<void> {
-    return Promise.reject(
-      new DinomoError('NOT_SUPPORTED', `failKn(${id}) is not supported yet (elastic cluster)`),
-    );
+  /**
+   * Kills KN `knId` (its threads exit without any protocol, like kill -9), then waits while the
+   * M-node notices (heartbeats stop), waits for the KN's leases to end, fences it at the DPM, has its
+   * logs merged through their commit offsets and gives its slots to the other KNs. Every write it
+   * acknowledged stays readable. Resolves with the detection and failover times.
+   */
+  async failKn(knId: number): Promise<FailoverReport> {
+    this.checkRunning('failKn');
+    const ranks = this.liveRanksOf(knId, 'failKn');
+    const startUs = this.clock.nowUs();
+    // The whole KN dies at once: every thread is marked dead before any is gone.
+    const threads = ranks.map((rank) => this.threads[rank] as KnThreadHandle);
+    for (const t of threads) {
+      t.handle.markStopping();
+      this.onThreadDeath(t, 'was killed by failKn');
+    }
+    await Promise.all(threads.map((t) => t.handle.terminate()));
+    const failures = await Promise.all(ranks.map((rank) => this.failureOf(rank)));
+    const moves = (await Promise.all(failures.map((f) => f.done))).flat();
+    const report = this.changeReport(knId, startUs, moves);
+    const detectUs = Math.max(...failures.map((f) => f.suspectedUs)) - startUs;
+    return { ...report, detectMs: detectUs / 1000, failoverMs: report.durationMs };
   }
 
   /**
@@ -117,28 +247,14 @@ export class Cluster {
   async stop(): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    this.monitor.stop();
     // Refuse new requests, send what is batched, and let every request in flight be answered:
     // the KN threads acknowledge staged writes when they commit them.
-    await Promise.all(
-      this.threads.map((t) => t.channel.drain('CLOSED', 'the cluster is stopping')),
+    const live = this.threads.filter((t) => t.state === 'live');
+    await Promise.all(live.map((t) => t.channel.drain('CLOSED', 'the cluster is stopping')));
+    await Promise.all(live.map((t) => this.stopThread(t.rank, 'removed'))).catch((err: unknown) =>
+      console.error('dinomo: a KN thread did not stop cleanly:', err),
     );
-    await Promise.all(
-      this.threads.map(async (t) => {
-        t.handle.markStopping();
-        const control = this.actors.remoteRef<KnControlMessage>(
-          actorAddress(
-            systemAddress(embeddedLocation(process.pid, knThreadName(t.rank))),
-            knControlActorName,
-          ),
-        );
-        await this.actors.ask<KnControlMessage, KnStopped>(
-          control,
-          (replyTo) => ({ type: 'stop', replyTo }),
-          stopTimeoutMs,
-        );
-        t.channel.close('CLOSED', 'the cluster was stopped');
-      }),
-    ).catch((err: unknown) => console.error('dinomo: a KN thread did not stop cleanly:', err));
     if (this.manager !== null) {
       this.manager.markStopping();
       this.manager.worker.postMessage({ type: 'stop', id: 0 });
@@ -150,8 +266,17 @@ export class Cluster {
     this.state = 'stopped';
   }
 
+  private readonly onDeath = (name: string, why: string): void => this.onWorkerDeath(name, why);
+
   private async startWorkers(): Promise<void> {
-    const onDeath = (name: string, why: string): void => this.onWorkerDeath(name, why);
+    const onDeath = this.onDeath;
+    this.actors.spawn<null, MonitorMessage>(monitorActorName, {
+      initialState: null,
+      handle: (state, msg, ctx) => {
+        ctx.reply(msg.replyTo, this.monitor.heartbeat(msg.rank, msg.incarnation));
+        return state;
+      },
+    });
     this.manager = new WorkerHandle(
       workerScript(import.meta.url, '../dpm/dpm-manager-worker.js'),
       'dpm-manager',
@@ -159,26 +284,165 @@ export class Cluster {
       [],
       onDeath,
     );
+    const toManager = new MessageChannel();
+    this.manager.worker.postMessage({ type: 'attach', port: toManager.port2 }, [toManager.port2]);
+    this.managerControl = new PortDpmControl(toManager.port1, this.clock, stopTimeoutMs);
     const o = this.options;
-    for (let knId = 1; knId <= o.kns; knId++) {
-      for (let t = 0; t < o.threadsPerKn; t++)
-        this.startKnThread(knId, (knId - 1) * o.threadsPerKn + t, onDeath);
+    for (let k = 0; k < o.kns; k++) {
+      const knId = this.nextKnId++;
+      for (let t = 0; t < o.threadsPerKn; t++) {
+        const rank = k * o.threadsPerKn + t;
+        this.startKnThread(knId, rank, onDeath);
+        this.liveRanks.push(rank);
+      }
     }
     const managerReady = this.manager.waitFor(
       (m) => (isType(m, 'ready') ? true : undefined),
       this.clock,
       startTimeoutMs,
     );
-    await Promise.all([
-      managerReady,
-      ...this.threads.map((t) =>
-        t.handle.waitFor(
-          (m) => (isType(m, 'ready') ? true : undefined),
-          this.clock,
-          startTimeoutMs,
-        ),
+    await Promise.all([managerReady, ...this.threads.map((t) => this.waitReady(t.rank))]);
+    this.monitor.start();
+  }
+
+  private waitReady(rank: number): Promise<unknown> {
+    const t = this.threads[rank] as KnThreadHandle;
+    return t.handle.waitFor(
+      (m) => (isType(m, 'ready') ? true : undefined),
+      this.clock,
+      startTimeoutMs,
+    );
+  }
+
+  private controlRef(rank: number) {
+    return this.actors.remoteRef<KnControlMessage>(
+      actorAddress(
+        systemAddress(embeddedLocation(process.pid, knThreadName(rank))),
+        knControlActorName,
       ),
-    ]);
+    );
+  }
+
+  private async askThread(
+    rank: number,
+    msg: { type: 'release'; slots: number[] } | { type: 'acquire'; slots: number[]; epoch: number },
+  ): Promise<void> {
+    await this.actors.ask<KnControlMessage, KnPong>(
+      this.controlRef(rank),
+      (replyTo) => ({ ...msg, replyTo }),
+      this.options.requestTimeoutMs,
+    );
+  }
+
+  /** Stops one thread gracefully: it answers what it queued, commits, and exits. */
+  private async stopThread(rank: number, state: 'removed'): Promise<void> {
+    const t = this.threads[rank] as KnThreadHandle;
+    t.handle.markStopping();
+    t.state = state;
+    this.monitor.detector.unregister(rank);
+    await this.actors.ask<KnControlMessage, KnStopped>(
+      this.controlRef(rank),
+      (replyTo) => ({ type: 'stop', replyTo }),
+      stopTimeoutMs,
+    );
+    t.channel.close('MOVED', `KN thread ${rank} was removed`);
+  }
+
+  private plan(move: SlotMove): Promise<MoveReport> {
+    for (const slot of move.slots) this.plannedOwners[slot] = move.to;
+    return this.monitor.move(move);
+  }
+
+  private changeReport(knId: number, startUs: number, moves: MoveReport[]): KnChangeReport {
+    return {
+      knId,
+      slotsMoved: moves.reduce((n, m) => n + m.slots, 0),
+      durationMs: (this.clock.nowUs() - startUs) / 1000,
+      moves,
+      maxPauseMs: Math.max(0, ...moves.map((m) => m.pauseMs)),
+    };
+  }
+
+  private checkRunning(what: string): void {
+    if (this.state !== 'running') {
+      throw new DinomoError('CLOSED', `${what}: the cluster is ${this.state}`);
+    }
+  }
+
+  /** The ranks of live KN `knId`; refuses an unknown KN and the last one. */
+  private liveRanksOf(knId: number, what: string): number[] {
+    const ranks = this.threads
+      .filter((t) => t.knId === knId && t.state === 'live' && this.liveRanks.includes(t.rank))
+      .map((t) => t.rank);
+    if (ranks.length === 0) {
+      throw new DinomoError(
+        'INVALID_OPTION',
+        `${what}: no live KN ${knId}; live: ${this.knIds().join(', ')}`,
+      );
+    }
+    if (ranks.length === this.liveRanks.length) {
+      throw new DinomoError(
+        'INVALID_OPTION',
+        `${what}: KN ${knId} is the last one; add a KN first`,
+      );
+    }
+    return ranks;
+  }
+
+  /**
+   * The failure detector suspects `rank`: the M-node fails it over (lease wait, fence, merge) and
+   * the moves that give its slots to the live threads follow in the queue.
+   */
+  private declareFailed(rank: number): void {
+    const t = this.threads[rank];
+    if (t === undefined || !this.liveRanks.includes(rank) || this.failures.has(rank)) return;
+    // A KN is one process: when one of its threads is known dead, so are its dead siblings. They
+    // fail together, so none of them is given the slots of another.
+    const ranks =
+      t.state === 'dead'
+        ? this.threads
+            .filter(
+              (s) => s.knId === t.knId && s.state === 'dead' && this.liveRanks.includes(s.rank),
+            )
+            .map((s) => s.rank)
+        : [rank];
+    if (t.state === 'live') {
+      // Alive but silent (cut off, or stalled): it is fenced, so it can no longer write.
+      console.error(`dinomo: KN thread ${rank} missed its heartbeats; failing it over`);
+    }
+    for (const r of ranks) this.liveRanks.splice(this.liveRanks.indexOf(r), 1);
+    const suspectedUs = this.clock.nowUs();
+    for (const r of ranks) {
+      const failedOver = this.monitor.fail(r);
+      const moves =
+        this.liveRanks.length === 0
+          ? []
+          : planRemoveThread(this.plannedOwners, r, this.liveRanks).map((m) => this.plan(m));
+      const record: RankFailure = { suspectedUs, done: failedOver.then(() => Promise.all(moves)) };
+      this.failures.set(r, record);
+      for (const wake of this.failureWaiters.get(r) ?? []) wake(record);
+      this.failureWaiters.delete(r);
+    }
+  }
+
+  private readonly failureWaiters = new Map<number, Array<(f: RankFailure) => void>>();
+
+  /** Resolves once the failure of `rank` was noticed. */
+  private failureOf(rank: number): Promise<RankFailure> {
+    const known = this.failures.get(rank);
+    if (known !== undefined) return Promise.resolve(known);
+    return new Promise((resolve) => {
+      const list = this.failureWaiters.get(rank) ?? [];
+      list.push(resolve);
+      this.failureWaiters.set(rank, list);
+    });
+  }
+
+  /** A KN thread is gone: requests in flight are indeterminate, later ones wait for a new owner. */
+  private onThreadDeath(t: KnThreadHandle, why: string): void {
+    if (t.state !== 'live') return;
+    t.state = 'dead';
+    t.channel.disconnect(`KN thread ${t.rank} ${why}`);
   }
 
   private startKnThread(
@@ -211,6 +475,8 @@ export class Cluster {
       groupCommitBytes: o.groupCommitBytes,
       inflightMax: o.inflightMaxPerThread,
       controlTimeoutMs: o.requestTimeoutMs,
+      leaseUntilUs: this.monitor.detector.register(rank, 0, this.clock.nowUs()),
+      heartbeatMs: o.heartbeatMs,
       managerPort: port1,
       controlPort: control.port2,
       mainPid: process.pid,
@@ -230,11 +496,19 @@ export class Cluster {
     handle.worker.on('message', (m: unknown) => {
       if (m instanceof Uint8Array) channel.onResponses(m);
     });
-    this.threads.push({ knId, rank, handle, channel });
+    this.threads[rank] = { knId, rank, handle, channel, state: 'live' };
+    this.channels[rank] = channel;
   }
 
   private onWorkerDeath(name: string, why: string): void {
     if (this.state === 'stopping' || this.state === 'stopped') return;
+    const thread = this.threads.find((t) => t.handle.name === name);
+    if (thread !== undefined) {
+      // A KN thread died on its own: the failure detector will fail it over like failKn.
+      console.error(`dinomo: KN thread ${thread.rank} ${why}`);
+      this.onThreadDeath(thread, why);
+      return;
+    }
     this.state = 'failed';
     this.failure = `${name} ${why}`;
     console.error(`dinomo: worker ${this.failure}`);
@@ -255,6 +529,8 @@ export class Cluster {
   }
 
   private async teardown(): Promise<void> {
+    this.monitor.stop();
+    this.managerControl?.close();
     this.actors.stop();
     const all = [
       ...this.threads.map((t) => t.handle),

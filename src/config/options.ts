@@ -27,6 +27,18 @@ export interface ClusterOptions {
   requestTimeoutMs?: number;
   /** Requests in flight per KN thread before new ones fail with OVERLOADED. Default 65536. */
   inflightMaxPerThread?: number;
+  /**
+   * Most KNs the cluster can have at once, counting KNs added at run time (`addKn`) and KNs whose
+   * ranks a failure or removal retired: the region's chain table is formatted for
+   * `maxKns × threadsPerKn` threads. Default: `kns + 4`.
+   */
+  maxKns?: number;
+  /** KN threads send a heartbeat to the M-node this often. Default 100. */
+  heartbeatMs?: number;
+  /** A granted ownership lease lasts this long; a thread without one serves nothing. Default 500. */
+  leaseMs?: number;
+  /** A KN thread without a heartbeat for this long is declared failed and failed over. Default 1000. */
+  suspectAfterMs?: number;
   /** File-backed region directory (needs the native addon; not available yet). */
   dataDir?: string;
   /** Engine mode: 'dinomo' (default); the baselines 'clover' and 'dinomo-n' are not available yet. */
@@ -34,6 +46,9 @@ export interface ClusterOptions {
 }
 
 export type FilledOptions = Required<Omit<ClusterOptions, 'dataDir'>>;
+
+/** `maxKns` when it is not given: room for a few KNs added at run time. */
+export const maxKnsHeadroom = 4;
 
 export const defaultOptions: FilledOptions = {
   kns: 1,
@@ -47,6 +62,10 @@ export const defaultOptions: FilledOptions = {
   mergeThreads: 1,
   requestTimeoutMs: 10_000,
   inflightMaxPerThread: 65_536,
+  maxKns: 0,
+  heartbeatMs: 100,
+  leaseMs: 500,
+  suspectAfterMs: 1000,
   mode: 'dinomo',
 };
 
@@ -61,6 +80,18 @@ function integerIn(name: string, value: unknown, min: number, max: number): numb
     );
   }
   return value;
+}
+
+/**
+ * `kns` + 4, but no more KNs than the region can give two log blocks per thread (the default index
+ * takes an eighth of the region; a megabyte covers the metadata), and never fewer than `kns`.
+ */
+function defaultMaxKns(o: FilledOptions): number {
+  if (![o.kns, o.threadsPerKn, o.regionBytes, o.blockBytes].every(Number.isInteger)) return o.kns;
+  if (o.threadsPerKn < 1 || o.blockBytes < 1) return o.kns;
+  const blocks = Math.floor((o.regionBytes - o.regionBytes / 8 - MiB) / o.blockBytes);
+  const fit = Math.floor(blocks / (2 * o.threadsPerKn));
+  return Math.max(o.kns, Math.min(o.kns + maxKnsHeadroom, fit));
 }
 
 /** Validates user options and fills defaults. Bad input throws INVALID_OPTION and starts nothing. */
@@ -79,6 +110,7 @@ export function fillOptions(options: ClusterOptions = {}): FilledOptions {
     );
   }
   const o = { ...defaultOptions, ...options } as FilledOptions;
+  if (options.maxKns === undefined) o.maxKns = defaultMaxKns(o);
   if (o.mode !== 'dinomo') {
     throw new DinomoError(
       'NOT_SUPPORTED',
@@ -88,6 +120,11 @@ export function fillOptions(options: ClusterOptions = {}): FilledOptions {
   integerIn('kns', o.kns, 1, 64);
   integerIn('threadsPerKn', o.threadsPerKn, 1, 64);
   integerIn('kns * threadsPerKn', o.kns * o.threadsPerKn, 1, rankCountMax);
+  integerIn('maxKns', o.maxKns, o.kns, Math.floor(rankCountMax / o.threadsPerKn));
+  integerIn('heartbeatMs', o.heartbeatMs, 1, 60_000);
+  // A lease must outlive at least two heartbeat periods, or it lapses between renewals.
+  integerIn('leaseMs', o.leaseMs, 2 * o.heartbeatMs, 600_000);
+  integerIn('suspectAfterMs', o.suspectAfterMs, 2 * o.heartbeatMs, 600_000);
   integerIn('blockBytes', o.blockBytes, blockBytesMin, blockBytesLimit);
   if ((o.blockBytes & (o.blockBytes - 1)) !== 0) {
     throw new DinomoError(

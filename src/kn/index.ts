@@ -23,7 +23,9 @@ export {
   embeddedLocation,
   knControlActorName,
   knThreadName,
+  monitorActorName,
   type KnControlMessage,
+  type MonitorMessage,
   type KnPong,
   type KnStopped,
 } from './kn-control.js';

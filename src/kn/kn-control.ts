@@ -6,7 +6,25 @@ import type { ReplyTo } from '../actors/index.js';
  * actors: request batches travel on the worker port (DESIGN.md section 9).
  */
 export type KnControlMessage =
-  { type: 'stop'; replyTo: ReplyTo<KnStopped> } | { type: 'ping'; replyTo: ReplyTo<KnPong> };
+  | { type: 'stop'; replyTo: ReplyTo<KnStopped> }
+  | { type: 'ping'; replyTo: ReplyTo<KnPong> }
+  /** Hand slots over (KnThread.releaseSlots): answered once the thread's log is merged. */
+  | { type: 'release'; slots: number[]; replyTo: ReplyTo<KnPong> }
+  /** Start serving slots in `epoch` (KnThread.acquireSlots). */
+  | { type: 'acquire'; slots: number[]; epoch: number; replyTo: ReplyTo<KnPong> };
+
+/**
+ * The M-node's actor in the main thread of an embedded cluster: KN threads ask it for their lease
+ * with a heartbeat stamped with its send time. The answer is a HeartbeatAnswer (src/monitor).
+ */
+export type MonitorMessage = {
+  type: 'heartbeat';
+  rank: number;
+  incarnation: number;
+  replyTo: ReplyTo<{ granted: boolean; leaseUs?: number; reason?: string }>;
+};
+
+export const monitorActorName = 'monitor';
 
 /** Answer to `stop`: every queued request was answered and every staged write committed. */
 export interface KnStopped {

@@ -11,4 +11,7 @@ export interface KnWorkerData {
   groupCommitBytes: number;
   inflightMax: number;
   controlTimeoutMs: number;
+  /** The lease the thread holds at start (clock time, µs) and how often it renews it. */
+  leaseUntilUs: number;
+  heartbeatMs: number;
 }

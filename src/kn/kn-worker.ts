@@ -9,10 +9,10 @@
  * says the thread started.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ActorSystem, PortTransport, systemAddress } from '../actors/index.js';
+import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
 import { Metadata, Superblock } from '../dpm/layout.js';
 import { IndexReader, fenceWordOffset, openRegion } from '../dpm/index.js';
-import { LocalFabric } from '../fabric/index.js';
+import { LocalFabric, currentIncarnation } from '../fabric/index.js';
 import { systemClock } from '../time/index.js';
 import { assert } from '../util/assert.js';
 import { Dac } from './dac.js';
@@ -21,7 +21,9 @@ import {
   embeddedLocation,
   knControlActorName,
   knThreadName,
+  monitorActorName,
   type KnControlMessage,
+  type MonitorMessage,
 } from './kn-control.js';
 import type { KnWorkerData } from './kn-worker-data.js';
 import { PortDpmControl } from './port-dpm-control.js';
@@ -39,10 +41,13 @@ async function main(): Promise<void> {
   const port = parentPort;
   const data = workerData as StartData;
   const region = openRegion(data.region);
-  const fabric = new LocalFabric(data.region, fenceWordOffset(region, data.rank));
+  const fenceOffset = fenceWordOffset(region, data.rank);
+  // A rank that ran before starts as the incarnation its failover's fence allows.
+  const incarnation = currentIncarnation(new Int32Array(data.region), fenceOffset / 4);
+  const fabric = new LocalFabric(data.region, fenceOffset, incarnation);
   const { epoch, ownedSlots } = readOwnership(fabric, region.geometry.metadataOffset, data.rank);
   const doorbell = new Int32Array(data.region, Superblock.doorbell, 1);
-  const dpm = new PortDpmControl(data.managerPort, systemClock, data.controlTimeoutMs);
+  const dpm = new PortDpmControl(data.managerPort, systemClock, data.controlTimeoutMs, incarnation);
   const thread = new KnThread(
     {
       fabric,
@@ -66,6 +71,7 @@ async function main(): Promise<void> {
       groupCommitUs: data.groupCommitUs,
       groupCommitBytes: data.groupCommitBytes,
       inflightMax: data.inflightMax,
+      leaseUntilUs: data.leaseUntilUs,
     },
   );
   await thread.start();
@@ -86,6 +92,12 @@ async function main(): Promise<void> {
         ctx.reply(msg.replyTo, { rank: data.rank });
         return state;
       }
+      if (msg.type === 'release' || msg.type === 'acquire') {
+        if (msg.type === 'release') await thread.releaseSlots(msg.slots);
+        else await thread.acquireSlots(msg.slots, msg.epoch);
+        ctx.reply(msg.replyTo, { rank: data.rank });
+        return state;
+      }
       await thread.quiesce();
       thread.publishStats();
       dpm.close();
@@ -94,8 +106,45 @@ async function main(): Promise<void> {
       return state;
     },
   });
+  keepLease(actors, thread, data, incarnation);
   thread.publishStats();
   port.postMessage({ type: 'ready' });
+}
+
+/**
+ * The heartbeat loop: every heartbeatMs the thread asks the M-node for its lease, stamping the
+ * request with its send time; a grant extends the lease from that time (never beyond what the
+ * M-node recorded), a refusal retires the thread (it was declared failed, and its slots moved).
+ */
+function keepLease(
+  actors: ActorSystem,
+  thread: KnThread,
+  data: StartData,
+  incarnation: number,
+): void {
+  const monitor = actors.remoteRef<MonitorMessage>(
+    actorAddress(systemAddress(embeddedLocation(data.mainPid, 'main')), monitorActorName),
+  );
+  const beat = (): void => {
+    if (thread.retired !== null) return;
+    const sentUs = systemClock.nowUs();
+    actors
+      .ask<MonitorMessage, { granted: boolean; leaseUs?: number; reason?: string }>(
+        monitor,
+        (replyTo) => ({ type: 'heartbeat', rank: data.rank, incarnation, replyTo }),
+        data.heartbeatMs * 10,
+      )
+      .then(
+        (answer) => {
+          if (answer.granted) thread.extendLease(sentUs + (answer.leaseUs ?? 0));
+          else thread.retire(answer.reason ?? 'refused by the M-node');
+        },
+        // No answer: the lease simply runs out unless a later heartbeat gets through.
+        () => undefined,
+      );
+    systemClock.setTimer(data.heartbeatMs * 1000, beat);
+  };
+  systemClock.setTimer(data.heartbeatMs * 1000, beat);
 }
 
 /** Reads the epoch and this rank's slots from the cluster metadata (one RT). */

@@ -5,6 +5,7 @@ import type { DpmControl } from './dpm-control.js';
 export type ManagerReply =
   | { type: 'alloc-ok'; id: number; blockOffset: number }
   | { type: 'merged'; id: number; mergedLsn: number }
+  | { type: 'failed-over'; id: number; mergedLsn: number; incarnation: number }
   | ({ type: 'error'; id: number } & WireError);
 
 /** The part of a MessagePort this class uses, so the simulator can hand it a simulated channel. */
@@ -56,6 +57,14 @@ export class PortDpmControl implements DpmControl {
 
   waitMerged(rank: number, lsn: number): Promise<number> {
     return this.request((id) => ({ type: 'wait-merged', id, rank, lsn }));
+  }
+
+  /**
+   * For the M-node: fences incarnation `incarnation` of `rank` and resolves once its chain is merged
+   * through its commit offsets (to the merged LSN). See the `failover` DPM request.
+   */
+  failover(rank: number, incarnation: number): Promise<number> {
+    return this.request((id) => ({ type: 'failover', id, rank, incarnation }));
   }
 
   close(): void {

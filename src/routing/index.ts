@@ -1,3 +1,3 @@
 /** Slot hashing (CRC16 with hash tags, as Redis Cluster) and slot maps. */
 export { slotOfKey, evenSlotMap } from './slot.js';
-export { planAddThread, planRemoveThread, type SlotMove } from './slot-moves.js';
+export { planAddThread, planAddThreads, planRemoveThread, type SlotMove } from './slot-moves.js';

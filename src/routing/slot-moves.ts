@@ -37,6 +37,29 @@ export function planAddThread(owners: Uint16Array, newRank: number): SlotMove[] 
   return moves;
 }
 
+/**
+ * Adding several threads at once (a KN with T threads): every current owner gives the slots above
+ * the new fair share, dealt round-robin to the new threads, so no slot moves twice and no new
+ * thread gives slots to another.
+ */
+export function planAddThreads(owners: Uint16Array, newRanks: readonly number[]): SlotMove[] {
+  const byOwner = slotsByOwner(owners);
+  for (const rank of newRanks) assert(!byOwner.has(rank), 'the new threads own nothing yet');
+  const fairShare = Math.floor(owners.length / (byOwner.size + newRanks.length));
+  const moves = new Map<string, SlotMove>();
+  let next = 0;
+  for (const rank of [...byOwner.keys()].sort((a, b) => a - b)) {
+    for (const slot of (byOwner.get(rank) as number[]).slice(fairShare)) {
+      const to = newRanks[next++ % newRanks.length] as number;
+      const id = `${rank}>${to}`;
+      let move = moves.get(id);
+      if (move === undefined) moves.set(id, (move = { slots: [], from: rank, to }));
+      move.slots.push(slot);
+    }
+  }
+  return [...moves.values()];
+}
+
 /** Removing a KN thread: its slots go to the survivors round-robin, one move per survivor. */
 export function planRemoveThread(
   owners: Uint16Array,

@@ -171,13 +171,14 @@ describe('embedded cluster', () => {
     if (misses > 0) expect((after.rts.total - before.rts.total) / misses).toBeLessThanOrEqual(2);
   });
 
-  it('rejects operations after stop with CLOSED, and unsupported reconfiguration with NOT_SUPPORTED', async () => {
+  it('rejects operations after stop with CLOSED, and impossible reconfiguration with a clear code', async () => {
     const c = await start({ threadsPerKn: 1, regionBytes: 32 * MiB, blockBytes: 2 * MiB });
     const kv = c.client();
     await kv.put('a', '1');
-    expect(await codeOf(c.addKn())).toBe('NOT_SUPPORTED');
-    expect(await codeOf(c.failKn(1))).toBe('NOT_SUPPORTED');
+    expect(await codeOf(c.failKn(1))).toBe('INVALID_OPTION'); // the last KN
+    expect(await codeOf(c.removeKn(7))).toBe('INVALID_OPTION'); // no such KN
     await c.stop();
+    expect(await codeOf(c.addKn())).toBe('CLOSED');
     cluster = null;
     expect(await codeOf(kv.get('a'))).toBe('CLOSED');
   });

@@ -13,8 +13,14 @@ function codeOf(fn: () => unknown): string {
 
 describe('options', () => {
   it('fills defaults', () => {
-    expect(fillOptions()).toEqual(defaultOptions);
+    // 256 MiB of 8 MiB blocks hold 27 blocks: two per thread for 6 KNs of 2 threads, so kns + 4 fits.
+    expect(fillOptions()).toEqual({ ...defaultOptions, maxKns: 5 });
     expect(fillOptions({ kns: 2 }).kns).toBe(2);
+    // A small region gets fewer spare KNs, never fewer than kns.
+    expect(fillOptions({ regionBytes: 32 * 2 ** 20, blockBytes: 2 * 2 ** 20 }).maxKns).toBe(3);
+    expect(fillOptions({ kns: 4, regionBytes: 16 * 2 ** 20, blockBytes: 2 ** 21 }).maxKns).toBe(4);
+    expect(codeOf(() => fillOptions({ kns: 3, maxKns: 2 }))).toBe('INVALID_OPTION');
+    expect(codeOf(() => fillOptions({ heartbeatMs: 100, leaseMs: 150 }))).toBe('INVALID_OPTION');
   });
 
   it('refuses bad values with INVALID_OPTION naming the option', () => {

@@ -1,0 +1,213 @@
+import { Metadata } from '../dpm/layout.js';
+import {
+  FailureDetector,
+  initialReconfigState,
+  reconfigStep,
+  type HeartbeatAnswer,
+  type ReconfigInput,
+  type ReconfigOutput,
+  type ReconfigState,
+} from '../monitor/index.js';
+import type { SlotMove } from '../routing/index.js';
+import type { Clock, TimerHandle } from '../time/index.js';
+
+/** One finished slot move: which slots paused, and for how long. */
+export interface MoveReport {
+  from: number;
+  to: number;
+  slots: number;
+  /** From the old owner starting to refuse the slots to the new owner serving them. */
+  pauseMs: number;
+}
+
+/** What the monitor asks of the cluster around it (worker threads, DPM manager, region). */
+export interface ElasticMonitorDeps {
+  clock: Clock;
+  region: SharedArrayBuffer;
+  metadataOffset: number;
+  /** The published slot map clients route by; changed in place once an epoch is persisted. */
+  slotMap: Uint16Array;
+  release(rank: number, slots: number[]): Promise<void>;
+  acquire(rank: number, slots: number[], epoch: number): Promise<void>;
+  failover(rank: number, incarnation: number): Promise<void>;
+  /** False once the rank's thread is known dead or removed: asks to it are not retried. */
+  reachable(rank: number): boolean;
+  /** The detector suspects `rank` (no heartbeat for suspectAfterUs). */
+  onSuspect(rank: number): void;
+}
+
+export interface ElasticMonitorOptions {
+  leaseUs: number;
+  suspectAfterUs: number;
+  heartbeatUs: number;
+  /** Pause before asking again after a step failed. */
+  retryUs: number;
+}
+
+interface PendingMove {
+  startUs: number;
+  resolve: (report: MoveReport) => void;
+}
+
+/**
+ * The M-node of an embedded cluster: the pure reconfiguration step function and failure detector
+ * of src/monitor, with their outputs performed on worker threads (actor asks), on the DPM manager
+ * (failover) and on the region's cluster metadata (persist). The simulator's SimMonitor performs the
+ * same outputs over simulated messages.
+ */
+export class ElasticMonitor {
+  readonly detector: FailureDetector;
+  private state: ReconfigState;
+  private readonly moves = new Map<number, PendingMove>();
+  private readonly failovers = new Map<number, Array<() => void>>();
+  private checkTimer: TimerHandle | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly deps: ElasticMonitorDeps,
+    private readonly options: ElasticMonitorOptions,
+  ) {
+    this.state = initialReconfigState(
+      new DataView(deps.region).getUint32(deps.metadataOffset + Metadata.epoch, true),
+    );
+    this.detector = new FailureDetector({
+      leaseUs: options.leaseUs,
+      suspectAfterUs: options.suspectAfterUs,
+    });
+  }
+
+  start(): void {
+    const check = (): void => {
+      if (this.stopped) return;
+      for (const rank of this.detector.suspects(this.deps.clock.nowUs())) this.deps.onSuspect(rank);
+      this.checkTimer = this.deps.clock.setTimer(this.options.heartbeatUs, check);
+    };
+    this.checkTimer = this.deps.clock.setTimer(this.options.heartbeatUs, check);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.checkTimer?.cancel();
+  }
+
+  get busy(): boolean {
+    return this.state.active !== null || this.state.queue.length > 0;
+  }
+
+  heartbeat(rank: number, incarnation: number): HeartbeatAnswer {
+    return this.detector.heartbeat(rank, incarnation, this.deps.clock.nowUs());
+  }
+
+  /** Queues a move; resolves when the new owner serves the slots. */
+  move(move: SlotMove): Promise<MoveReport> {
+    const id = this.state.nextMoveId;
+    const done = new Promise<MoveReport>((resolve) =>
+      this.moves.set(id, { startUs: this.deps.clock.nowUs(), resolve }),
+    );
+    this.feed({ type: 'move', move });
+    return done;
+  }
+
+  /** Declares `rank` failed; resolves once it is fenced and its log merged. */
+  fail(rank: number): Promise<void> {
+    const done = new Promise<void>((resolve) => {
+      const list = this.failovers.get(rank) ?? [];
+      list.push(resolve);
+      this.failovers.set(rank, list);
+    });
+    this.detector.markFailed(rank);
+    this.feed({ type: 'failed', rank });
+    return done;
+  }
+
+  private feed(input: ReconfigInput): void {
+    if (this.stopped) return;
+    const { state, outputs } = reconfigStep(this.state, input);
+    this.state = state;
+    for (const output of outputs) this.perform(output);
+  }
+
+  /** Feeds a step's completion later, never from inside `perform` (outputs stay in order). */
+  private later(input: ReconfigInput): void {
+    void Promise.resolve().then(() => this.feed(input));
+  }
+
+  private perform(output: ReconfigOutput): void {
+    const { deps } = this;
+    switch (output.type) {
+      case 'release': {
+        const pending = this.moves.get(output.moveId);
+        if (pending !== undefined) pending.startUs = deps.clock.nowUs();
+        this.retrying(
+          output.rank,
+          () => deps.release(output.rank, output.slots),
+          () => this.later({ type: 'released', moveId: output.moveId }),
+        );
+        return;
+      }
+      case 'persist':
+        this.persist(output.slots, output.owner, output.epoch);
+        this.later({ type: 'persisted', moveId: output.moveId });
+        return;
+      case 'acquire':
+        this.retrying(
+          output.rank,
+          () => deps.acquire(output.rank, output.slots, output.epoch),
+          () => this.later({ type: 'acquired', moveId: output.moveId }),
+        );
+        return;
+      case 'failover':
+        this.failover(output.rank);
+        return;
+      case 'done': {
+        const pending = this.moves.get(output.moveId);
+        this.moves.delete(output.moveId);
+        pending?.resolve({
+          from: output.move.from,
+          to: output.move.to,
+          slots: output.move.slots.length,
+          pauseMs: (deps.clock.nowUs() - pending.startUs) / 1000,
+        });
+        return;
+      }
+    }
+  }
+
+  /** Runs `step` until it succeeds, while the rank can still answer. */
+  private retrying(rank: number, step: () => Promise<void>, done: () => void): void {
+    step().then(done, () => {
+      if (this.stopped || !this.deps.reachable(rank)) return;
+      this.deps.clock.setTimer(this.options.retryUs, () => this.retrying(rank, step, done));
+    });
+  }
+
+  /**
+   * Waits until the failed thread's lease has ended (after that it serves nothing, even if it still
+   * runs), then has the DPM fence it and merge its log; retried until the DPM answers.
+   */
+  private failover(rank: number): void {
+    const incarnation = this.detector.incarnationOf(rank);
+    const waitUs = Math.max(0, this.detector.leaseExpiryUs(rank) - this.deps.clock.nowUs());
+    const attempt = (): void => {
+      if (this.stopped) return;
+      this.deps.failover(rank, incarnation).then(
+        () => {
+          for (const resolve of this.failovers.get(rank) ?? []) resolve();
+          this.failovers.delete(rank);
+          this.later({ type: 'failed-over', rank });
+        },
+        () => this.deps.clock.setTimer(this.options.retryUs, attempt),
+      );
+    };
+    this.deps.clock.setTimer(waitUs + 1, attempt);
+  }
+
+  /** Writes the owners and the epoch into the DPM's cluster metadata, then publishes the map. */
+  private persist(slots: readonly number[], owner: number, epoch: number): void {
+    const view = new DataView(this.deps.region);
+    const map = this.deps.metadataOffset + Metadata.slotMap;
+    for (const slot of slots) view.setUint16(map + slot * 2, owner, true);
+    view.setUint32(this.deps.metadataOffset + Metadata.epoch, epoch, true);
+    for (const slot of slots) this.deps.slotMap[slot] = owner;
+  }
+}
