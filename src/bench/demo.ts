@@ -1,7 +1,20 @@
+import { DinomoError } from '../errors/index.js';
 import { systemClock, type Clock } from '../time/index.js';
-import { buildReport, type BenchConfig, type BenchReport } from './report.js';
+import {
+  buildReport,
+  formatEvent,
+  type BenchConfig,
+  type BenchReport,
+  type ElasticEvent,
+} from './report.js';
 import { loadKeys, runWorkload, type LoadResult } from './runner.js';
-import type { BenchCluster, BenchClusterClass, BenchClusterOptions } from './types.js';
+import type {
+  BenchCluster,
+  BenchClusterClass,
+  BenchClusterOptions,
+  ElasticCluster,
+  KnChangeReport,
+} from './types.js';
 import { Workload, workloadSpec, type WorkloadName } from './workload.js';
 
 /** Everything `dinomo demo` runs with. Cluster options that are null are left to the cluster's defaults. */
@@ -18,6 +31,8 @@ export interface DemoOptions {
   cacheBytesPerThread: number | null;
   regionBytes: number | null;
   seed: number;
+  /** Add a KN a third into the run and fail one two thirds in (the cluster must be elastic). */
+  elastic?: boolean;
 }
 
 export const demoDefaults = {
@@ -105,6 +120,12 @@ async function loadAndRun(
     `running ${options.workload} for ${options.durationSec} s with ${options.concurrency} operations in flight`,
   );
   io.progress?.start('run', options.durationSec);
+  const runStartUs = clock.nowUs();
+  const events: ElasticEvent[] = [];
+  const reconfiguring =
+    options.elastic === true
+      ? reconfigureDuringRun(asElastic(cluster), options.durationSec, clock, runStartUs, events, io)
+      : Promise.resolve();
   const run = await runWorkload(cluster, {
     durationMs: options.durationSec * 1000,
     workload,
@@ -119,7 +140,64 @@ async function loadAndRun(
   // Progress ticks are periodic, so the last one falls short of the end: show the run as complete.
   io.progress?.update(options.durationSec, rateOf(run.ops.total, run.elapsedUs));
   io.progress?.stop();
-  return buildReport(run, demoConfig(options, workload), load);
+  await reconfiguring;
+  const report = buildReport(run, demoConfig(options, workload), load);
+  if (options.elastic === true) report.events = events;
+  return report;
+}
+
+function asElastic(cluster: BenchCluster): ElasticCluster {
+  const c = cluster as Partial<ElasticCluster>;
+  if (
+    typeof c.addKn !== 'function' ||
+    typeof c.failKn !== 'function' ||
+    typeof c.knIds !== 'function'
+  ) {
+    throw new DinomoError('NOT_SUPPORTED', 'this cluster cannot add or fail KNs (--elastic)');
+  }
+  return cluster as ElasticCluster;
+}
+
+/**
+ * The elastic demo's script: a third into the run a KN is added, two thirds in the first KN is
+ * failed (killed, detected, failed over). Each event is logged and kept for the report.
+ */
+async function reconfigureDuringRun(
+  cluster: ElasticCluster,
+  durationSec: number,
+  clock: Clock,
+  runStartUs: number,
+  events: ElasticEvent[],
+  io: DemoIo,
+): Promise<void> {
+  const at = (fraction: number): Promise<void> =>
+    new Promise((resolve) =>
+      clock.setTimer(
+        Math.max(0, runStartUs + fraction * durationSec * 1e6 - clock.nowUs()),
+        resolve,
+      ),
+    );
+  const record = (kind: ElasticEvent['kind'], startUs: number, r: KnChangeReport): void => {
+    const event: ElasticEvent = {
+      atSec: (startUs - runStartUs) / 1e6,
+      kind,
+      knId: r.knId,
+      slotsMoved: r.slotsMoved,
+      durationMs: r.durationMs,
+      maxPauseMs: r.maxPauseMs ?? null,
+      detectMs: r.detectMs ?? null,
+      failoverMs: r.failoverMs ?? null,
+    };
+    events.push(event);
+    io.log(formatEvent(event));
+  };
+  await at(1 / 3);
+  let startUs = clock.nowUs();
+  record('add', startUs, await cluster.addKn());
+  await at(2 / 3);
+  const victim = Math.min(...cluster.knIds());
+  startUs = clock.nowUs();
+  record('fail', startUs, await cluster.failKn(victim));
 }
 
 function rateOf(count: number, elapsedUs: number): number {

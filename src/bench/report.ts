@@ -45,6 +45,34 @@ export interface BenchReport {
   timeline: TimelinePoint[];
   load: { keys: number; durationSec: number; opsPerSec: number } | null;
   config: BenchConfig;
+  /** Reconfigurations during the run (`dinomo demo --elastic`), in order. */
+  events?: ElasticEvent[];
+}
+
+/** A KN added, removed or failed during a run, and what it cost. */
+export interface ElasticEvent {
+  /** Seconds since the run started. */
+  atSec: number;
+  kind: 'add' | 'remove' | 'fail';
+  knId: number;
+  slotsMoved: number;
+  durationMs: number;
+  maxPauseMs: number | null;
+  detectMs: number | null;
+  failoverMs: number | null;
+}
+
+/** One line per reconfiguration, for the report. */
+export function formatEvent(e: ElasticEvent): string {
+  const at = `t=${e.atSec.toFixed(1)}s`;
+  const pause = e.maxPauseMs === null ? '' : `, longest slot pause ${e.maxPauseMs.toFixed(1)} ms`;
+  if (e.kind === 'fail') {
+    return (
+      `${at} fail KN ${e.knId}: detected after ${(e.detectMs ?? 0).toFixed(0)} ms, ` +
+      `its ${int(e.slotsMoved)} slots served again after ${(e.failoverMs ?? e.durationMs).toFixed(0)} ms`
+    );
+  }
+  return `${at} ${e.kind} KN ${e.knId}: ${int(e.slotsMoved)} slots moved in ${e.durationMs.toFixed(0)} ms${pause}`;
 }
 
 /** The difference of two cumulative stats snapshots, for the counters a report uses. */
@@ -151,6 +179,7 @@ export function formatReport(report: BenchReport): string {
       `load           ${int(l.keys)} keys in ${l.durationSec.toFixed(1)} s (${int(l.opsPerSec)} puts/s)`,
     );
   }
+  for (const e of report.events ?? []) lines.push(`reconfigured   ${formatEvent(e)}`);
   lines.push('', formatTimeline(report.timeline));
   return lines.join('\n') + '\n';
 }

@@ -57,6 +57,12 @@ export interface KnChangeReport {
   slotsMoved: number;
   /** From the request to the new slot map being in effect. */
   durationMs: number;
+  /** The longest time one moved slot could not be served (the embedded cluster reports it). */
+  maxPauseMs?: number;
+  /** failKn only: from the failure to the M-node suspecting it. */
+  detectMs?: number;
+  /** failKn only: from the failure to its slots being served again. */
+  failoverMs?: number;
 }
 
 /**

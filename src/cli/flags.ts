@@ -36,6 +36,7 @@ export interface DemoFlagValues {
   regionBytes?: string;
   seed?: string;
   json?: boolean;
+  elastic?: boolean;
 }
 
 export interface ParsedDemoFlags {
@@ -85,6 +86,7 @@ export function parseDemoFlags(
     cacheBytesPerThread: parseBytes('--cache-bytes', raw.cacheBytes, 0, 16 * GiB),
     regionBytes: parseBytes('--region-bytes', raw.regionBytes, 16 * 1024 ** 2, regionBytesMax),
     seed,
+    elastic: raw.elastic ?? false,
   };
   if (options.kns * options.threadsPerKn > 1024) {
     throw new FlagError(

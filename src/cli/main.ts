@@ -4,7 +4,6 @@
  * its streams, the Cluster class, and the exit code.
  */
 import type {
-  BenchCluster,
   BenchClusterClass,
   ElasticCluster,
   ElasticClusterClass,
@@ -35,35 +34,20 @@ function isClusterClass(value: unknown): value is BenchClusterClass {
 
 const elasticMethods = ['addKn', 'removeKn', 'failKn', 'knIds'] as const;
 
-/**
- * The Cluster class for `dinomo trigger`. A Cluster that lacks some of the elastic methods still runs
- * LOAD, RUN and WARM; the commands that need a missing method fail with NOT_SUPPORTED.
- */
+/** The Cluster class for `dinomo trigger`: one whose KNs can be added, removed and failed. */
 async function loadElasticCluster(): Promise<ElasticClusterClass> {
   const clusterClass = await loadCluster();
-  return { start: async (options) => asElastic(await clusterClass.start(options)) };
-}
-
-function asElastic(cluster: BenchCluster): ElasticCluster {
-  const methods = cluster as unknown as Record<string, unknown>;
-  if (elasticMethods.every((name) => typeof methods[name] === 'function')) {
-    return cluster as ElasticCluster;
-  }
-  const method = <K extends (typeof elasticMethods)[number]>(name: K): ElasticCluster[K] => {
-    const found = methods[name];
-    if (typeof found === 'function') return found.bind(cluster) as ElasticCluster[K];
-    return () => {
-      throw new DinomoError('NOT_SUPPORTED', `this build's Cluster has no ${name}()`);
-    };
-  };
   return {
-    client: () => cluster.client(),
-    stats: () => cluster.stats(),
-    stop: () => cluster.stop(),
-    addKn: method('addKn'),
-    removeKn: method('removeKn'),
-    failKn: method('failKn'),
-    knIds: method('knIds'),
+    start: async (options) => {
+      const cluster = await clusterClass.start(options);
+      const methods = cluster as unknown as Record<string, unknown>;
+      const missing = elasticMethods.filter((name) => typeof methods[name] !== 'function');
+      if (missing.length > 0) {
+        await cluster.stop();
+        throw new DinomoError('NOT_SUPPORTED', `this build's Cluster has no ${missing.join(', ')}`);
+      }
+      return cluster as unknown as ElasticCluster;
+    },
   };
 }
 

@@ -109,6 +109,10 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .option('--region-bytes <n>', 'DPM region bytes, e.g. 256MiB (default: the cluster default)')
     .option('--seed <n>', 'seed of the workload generator (default: random, printed for replay)')
     .option('--json', 'print only the report as one JSON object on stdout')
+    .option(
+      '--elastic',
+      'add a KN a third into the run and fail the first KN two thirds in; report both with the timeline',
+    )
     .action(async (flags: DemoFlagValues) => setExitCode(await demoCommand(flags, io)));
   program
     .command('trigger')

@@ -33,6 +33,7 @@ describe('parseDemoFlags', () => {
         cacheBytesPerThread: null,
         regionBytes: null,
         seed: 99,
+        elastic: false,
       },
     });
   });
@@ -52,6 +53,7 @@ describe('parseDemoFlags', () => {
       regionBytes: '1g',
       seed: '42',
       json: true,
+      elastic: true,
     });
     expect(parsed).toEqual({
       json: true,
@@ -69,6 +71,7 @@ describe('parseDemoFlags', () => {
         cacheBytesPerThread: 8 * 1024 * 1024,
         regionBytes: 1024 ** 3,
         seed: 42,
+        elastic: true,
       },
     });
   });

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
   demoDefaults,
+  formatReport,
   runDemo,
   type DemoOptions,
   type DemoProgress,
 } from '../../../src/bench/index.js';
 import { DinomoError } from '../../../src/errors/index.js';
-import { VirtualClock, drive, fakeClusterClass } from './fakes.js';
+import { VirtualClock, drive, fakeClusterClass, fakeElasticClusterClass } from './fakes.js';
 
 const options: DemoOptions = {
   ...demoDefaults,
@@ -89,5 +90,49 @@ describe('runDemo', () => {
       ),
     ).rejects.toThrow(/Zipf/);
     expect(clusterClass.started).toEqual([]);
+  });
+
+  it('--elastic adds a KN a third into the run and fails the first two thirds in', async () => {
+    const clock = new VirtualClock();
+    const clusterClass = fakeElasticClusterClass({ clock, latencyUs: 50, changeUs: 2000 });
+    const logs: string[] = [];
+    const report = await drive(
+      clock,
+      runDemo(
+        clusterClass,
+        { ...options, durationSec: 0.3, elastic: true },
+        {
+          log: (line) => logs.push(line),
+          progress: null,
+          clock,
+        },
+      ),
+    );
+    expect(clusterClass.instances[0]?.calls).toEqual(['addKn', 'failKn(0)', 'stop']);
+    expect(report.events?.map((e) => [e.kind, e.knId])).toEqual([
+      ['add', 1],
+      ['fail', 0],
+    ]);
+    expect(report.events?.[0]?.atSec).toBeCloseTo(0.1, 2);
+    expect(report.events?.[1]?.atSec).toBeCloseTo(0.2, 2);
+    expect(formatReport(report)).toMatch(/reconfigured {3}t=0\.1s add KN 1: 64 slots moved/);
+    expect(logs.some((l) => l.includes('fail KN 0'))).toBe(true);
+  });
+
+  it('--elastic on a cluster that cannot change refuses with NOT_SUPPORTED', async () => {
+    const clock = new VirtualClock();
+    const run = drive(
+      clock,
+      runDemo(
+        fakeClusterClass({ clock, latencyUs: 50 }),
+        { ...options, elastic: true },
+        {
+          log: () => undefined,
+          progress: null,
+          clock,
+        },
+      ),
+    );
+    await expect(run).rejects.toMatchObject({ code: 'NOT_SUPPORTED' });
   });
 });
