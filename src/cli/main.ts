@@ -3,11 +3,7 @@
  * The `dinomo` command. Everything testable lives in program.ts; this file only wires the process:
  * its streams, the Cluster class, and the exit code.
  */
-import type {
-  BenchClusterClass,
-  ElasticCluster,
-  ElasticClusterClass,
-} from '../bench/index.js';
+import type { BenchClusterClass, ElasticCluster, ElasticClusterClass } from '../bench/index.js';
 import { DinomoError } from '../errors/index.js';
 import { createProgressBar } from './progress.js';
 import { exitCodes, runCli } from './program.js';

@@ -23,7 +23,9 @@ import { evenSlotMap, planAddThreads, planRemoveThread, type SlotMove } from '..
 import { systemClock, type Clock } from '../time/index.js';
 import { workerScript } from '../util/worker-script.js';
 import { collectStats, type ClusterStats } from './cluster-stats.js';
+import { Autoscaler } from './autoscaler.js';
 import { ElasticMonitor, type MoveReport } from './elastic-monitor.js';
+import type { DecisionRecord } from '../monitor/index.js';
 import { WorkerHandle } from './worker-handle.js';
 
 const startTimeoutMs = 30_000;
@@ -85,6 +87,7 @@ export class Cluster {
   private readonly monitor: ElasticMonitor;
   private readonly failures = new Map<number, RankFailure>();
   private nextKnId = 1;
+  private autoscaler: Autoscaler | null = null;
   private managerControl: PortDpmControl | null = null;
   private manager: WorkerHandle | null = null;
   /** The main thread's actor system: control traffic to KN threads (stop, ping) goes through it. */
@@ -193,7 +196,9 @@ export class Cluster {
     await Promise.all(ranks.map((rank) => this.waitReady(rank)));
     this.liveRanks.push(...ranks);
     const moves = planAddThreads(this.plannedOwners, ranks).map((move) => this.plan(move));
-    return this.changeReport(knId, startUs, await Promise.all(moves));
+    const report = this.changeReport(knId, startUs, await Promise.all(moves));
+    this.autoscaler?.note('kn-joined', knId);
+    return report;
   }
 
   /**
@@ -213,6 +218,7 @@ export class Cluster {
     }
     const report = this.changeReport(knId, startUs, await Promise.all(moves));
     await Promise.all(ranks.map((rank) => this.stopThread(rank, 'removed')));
+    this.autoscaler?.note('kn-removed', knId);
     return report;
   }
 
@@ -236,6 +242,7 @@ export class Cluster {
     const failures = await Promise.all(ranks.map((rank) => this.failureOf(rank)));
     const moves = (await Promise.all(failures.map((f) => f.done))).flat();
     const report = this.changeReport(knId, startUs, moves);
+    this.autoscaler?.note('kn-failed', knId);
     const detectUs = Math.max(...failures.map((f) => f.suspectedUs)) - startUs;
     return { ...report, detectMs: detectUs / 1000, failoverMs: report.durationMs };
   }
@@ -248,6 +255,7 @@ export class Cluster {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     this.monitor.stop();
+    this.autoscaler?.stop();
     // Refuse new requests, send what is batched, and let every request in flight be answered:
     // the KN threads acknowledge staged writes when they commit them.
     const live = this.threads.filter((t) => t.state === 'live');
@@ -303,6 +311,38 @@ export class Cluster {
     );
     await Promise.all([managerReady, ...this.threads.map((t) => this.waitReady(t.rank))]);
     this.monitor.start();
+    this.autoscaler = new Autoscaler(
+      {
+        clock: this.clock,
+        statsBuffer: this.statsBuffer,
+        liveKns: () => this.liveKns(),
+        addKn: () => this.addKn(),
+        removeKn: (knId) => this.removeKn(knId),
+      },
+      o.autoscale,
+      o.policy,
+    );
+    this.autoscaler.start();
+  }
+
+  private liveKns(): Array<{ knId: number; ranks: number[] }> {
+    const byKn = new Map<number, number[]>();
+    for (const rank of this.liveRanks) {
+      const t = this.threads[rank];
+      if (t === undefined) continue;
+      const list = byKn.get(t.knId) ?? [];
+      list.push(rank);
+      byKn.set(t.knId, list);
+    }
+    return [...byKn].map(([knId, ranks]) => ({ knId, ranks }));
+  }
+
+  /**
+   * The M-node's scaling decisions so far (oldest first, at most 1000), each with the statistics it
+   * was taken on and its reason. With `autoscale` off they are what the policy would have done.
+   */
+  decisions(): DecisionRecord[] {
+    return this.autoscaler?.decisions() ?? [];
   }
 
   private waitReady(rank: number): Promise<unknown> {
@@ -530,6 +570,7 @@ export class Cluster {
 
   private async teardown(): Promise<void> {
     this.monitor.stop();
+    this.autoscaler?.stop();
     this.managerControl?.close();
     this.actors.stop();
     const all = [

@@ -1,4 +1,5 @@
 import { DinomoError } from '../errors/index.js';
+import { fillPolicyOptions, type PolicyOptions } from '../monitor/policy.js';
 import { blockBytesLimit, blockBytesMin, regionBytesMax } from './limits.js';
 
 const MiB = 1024 * 1024;
@@ -39,6 +40,13 @@ export interface ClusterOptions {
   leaseMs?: number;
   /** A KN thread without a heartbeat for this long is declared failed and failed over. Default 1000. */
   suspectAfterMs?: number;
+  /**
+   * Let the M-node's scaling policy add and remove KNs by itself. Off by default: the policy still
+   * runs and `cluster.decisions()` shows what it would do, with reasons.
+   */
+  autoscale?: boolean;
+  /** The scaling policy's thresholds and periods (src/monitor/policy.ts); defaults as the original. */
+  policy?: PolicyOptions;
   /** File-backed region directory (needs the native addon; not available yet). */
   dataDir?: string;
   /** Engine mode: 'dinomo' (default); the baselines 'clover' and 'dinomo-n' are not available yet. */
@@ -46,6 +54,7 @@ export interface ClusterOptions {
 }
 
 export type FilledOptions = Required<Omit<ClusterOptions, 'dataDir'>>;
+export type { PolicyOptions };
 
 /** `maxKns` when it is not given: room for a few KNs added at run time. */
 export const maxKnsHeadroom = 4;
@@ -66,6 +75,8 @@ export const defaultOptions: FilledOptions = {
   heartbeatMs: 100,
   leaseMs: 500,
   suspectAfterMs: 1000,
+  autoscale: false,
+  policy: {},
   mode: 'dinomo',
 };
 
@@ -125,6 +136,11 @@ export function fillOptions(options: ClusterOptions = {}): FilledOptions {
   // A lease must outlive at least two heartbeat periods, or it lapses between renewals.
   integerIn('leaseMs', o.leaseMs, 2 * o.heartbeatMs, 600_000);
   integerIn('suspectAfterMs', o.suspectAfterMs, 2 * o.heartbeatMs, 600_000);
+  if (typeof o.autoscale !== 'boolean') {
+    throw new DinomoError('INVALID_OPTION', `options.autoscale must be true or false`);
+  }
+  // Validates thresholds and periods (INVALID_OPTION naming the field) before anything starts.
+  fillPolicyOptions(o.policy);
   integerIn('blockBytes', o.blockBytes, blockBytesMin, blockBytesLimit);
   if ((o.blockBytes & (o.blockBytes - 1)) !== 0) {
     throw new DinomoError(

@@ -254,8 +254,10 @@ export class KnThread {
         }
         const batch = this.queue.shift();
         if (batch === undefined) break;
+        const startUs = this.deps.clock.nowUs();
         await this.process(batch);
         this.flush();
+        bump(this.deps.stats, ThreadStat.busyUs, this.deps.clock.nowUs() - startUs);
       }
     } finally {
       this.draining = false;

@@ -30,6 +30,8 @@ export const ThreadStat = {
   recentWrites: 23,
   /** Requests refused with TRYAGAIN because the thread's lease had run out. */
   leaseRefusals: 24,
+  /** Microseconds spent handling request batches (the M-node's occupancy is its share of a period). */
+  busyUs: 25,
 } as const;
 
 export type ThreadStatName = keyof typeof ThreadStat;

@@ -137,4 +137,21 @@ describe('elastic embedded cluster', () => {
       `failKn: detected after ${report.detectMs.toFixed(0)} ms, slots served again after ${report.failoverMs.toFixed(0)} ms`,
     );
   }, 60_000);
+
+  it("logs the M-node's scaling decisions with their reasons (autoscale off: nothing changes)", async () => {
+    const c = (cluster = await Cluster.start({
+      kns: 2,
+      threadsPerKn: 1,
+      regionBytes: 32 * MiB,
+      blockBytes: 2 * MiB,
+      policy: { decisionPeriodMs: 100, gracePeriodMs: 0 },
+    }));
+    await new Promise((r) => setTimeout(r, 450));
+    const decisions = c.decisions();
+    expect(decisions.length).toBeGreaterThanOrEqual(2);
+    // An idle cluster is below the scale-in occupancy: the policy would remove the idlest KN.
+    expect(decisions[0]).toMatchObject({ action: 'remove' });
+    expect(decisions[0]?.reason).toMatch(/occupancy/);
+    expect(c.knIds()).toEqual([1, 2]);
+  });
 });
