@@ -3,6 +3,7 @@ import { WireOp, WireStatus, type WireOpCode } from '../kn/index.js';
 import type { Clock } from '../time/index.js';
 import { slotOfKey } from '../routing/index.js';
 import type { KnChannel, RawResult } from './kn-channel.js';
+import type { LatencyFeedback } from './latency-feedback.js';
 import { keyBytes, valueBytes } from './validate.js';
 
 /** The key-value interface every dinomo client has (embedded, and later RESP-backed remote clients). */
@@ -35,6 +36,8 @@ export interface RoutingOptions {
    * it the client reads the published map, which the M-node updates in place, on every request.
    */
   cacheMap?: boolean;
+  /** Where the latency of every completed request goes (client feedback for the M-node). */
+  feedback?: LatencyFeedback;
 }
 
 /** Routes each request straight to the KN thread that owns the key's slot. */
@@ -43,6 +46,7 @@ export class EmbeddedClient implements KvClient {
   private readonly published: Uint16Array;
   private readonly slotMap: Uint16Array;
   private readonly retry: RetryPolicy | null;
+  private readonly feedback: LatencyFeedback | null;
 
   constructor(
     channels: readonly KnChannel[],
@@ -53,6 +57,7 @@ export class EmbeddedClient implements KvClient {
     this.channels = channels;
     this.published = slotMap;
     this.slotMap = routing.cacheMap === true ? Uint16Array.from(slotMap) : slotMap;
+    this.feedback = routing.feedback ?? null;
     this.retry = retry;
   }
 
@@ -82,10 +87,14 @@ export class EmbeddedClient implements KvClient {
     value: Uint8Array | null,
   ): Promise<RawResult> {
     const retry = this.retry;
+    const clock = retry?.clock;
+    const startUs = clock !== undefined && this.feedback !== null ? clock.nowUs() : 0;
     const giveUpUs = retry === null ? 0 : retry.clock.nowUs() + retry.retryForUs;
     for (;;) {
       try {
-        return await this.channelFor(key).submit(op, key, value);
+        const result = await this.channelFor(key).submit(op, key, value);
+        if (clock !== undefined) this.feedback?.record(clock.nowUs() - startUs);
+        return result;
       } catch (err) {
         const code = isDinomoError(err) ? err.code : null;
         const refused = code === 'MOVED' || code === 'TRYAGAIN';

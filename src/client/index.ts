@@ -1,5 +1,6 @@
 /** Programmatic clients: the KvClient interface, the embedded client and its per-thread channels. */
 export { EmbeddedClient, type KvClient } from './embedded-client.js';
 export { connect } from './connect.js';
+export { LatencyFeedback } from './latency-feedback.js';
 export { KnChannel, type KnChannelOptions, type RawResult } from './kn-channel.js';
 export { keyBytes, valueBytes } from './validate.js';

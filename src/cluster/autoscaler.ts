@@ -4,6 +4,7 @@ import {
   initialPolicyState,
   policyStep,
   summarize,
+  type ClientFeedback,
   type DecisionRecord,
   type KnPeriodStats,
   type PolicyInput,
@@ -19,6 +20,8 @@ export interface AutoscalerDeps {
   /** The live KNs and their thread ranks. */
   liveKns(): Array<{ knId: number; ranks: number[] }>;
   addKn(): Promise<{ knId: number }>;
+  /** The clients' latencies since the last call (client feedback), or null without clients. */
+  takeFeedback(): { ops: number; buckets: Array<{ latencyUs: number; count: number }> } | null;
   removeKn(knId: number): Promise<unknown>;
 }
 
@@ -27,8 +30,8 @@ export interface AutoscalerDeps {
  * period it turns the KN threads' counters into per-KN statistics (occupancy is the share of the
  * period a thread spent handling requests), runs the scaling policy (src/monitor/policy.ts) and
  * logs the decision with its inputs and reason. With `act` it also carries the decision out; without
- * it the log shows what the policy would do. Client latency feedback is not wired in embedded mode,
- * so the latency SLO never fires here and decisions rest on occupancy (the log says so).
+ * it the log shows what the policy would do. Client feedback is the latency of every request the
+ * cluster's clients completed, merged into one histogram (so the p99 is a true p99).
  */
 export class Autoscaler {
   readonly log = new DecisionLog({ capacity: 1000 });
@@ -83,13 +86,20 @@ export class Autoscaler {
     const { state, decisions } = policyStep(this.state, {
       type: 'stats',
       nowMs: nowUs / 1000,
-      summary: summarize(kns),
+      summary: summarize(kns, this.clientFeedback()),
     });
     this.state = state;
     for (const d of decisions) {
       this.log.append(d);
       if (this.act) this.carryOut(d);
     }
+  }
+
+  private clientFeedback(): ClientFeedback[] {
+    const f = this.deps.takeFeedback();
+    return f === null || f.ops === 0
+      ? []
+      : [{ clientId: 'embedded', ops: f.ops, buckets: f.buckets }];
   }
 
   private carryOut(d: DecisionRecord): void {

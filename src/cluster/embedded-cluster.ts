@@ -4,7 +4,7 @@ import { fillOptions, type ClusterOptions, type FilledOptions } from '../config/
 import { Metadata } from '../dpm/layout.js';
 import { formatRegion, openRegion } from '../dpm/index.js';
 import { DinomoError } from '../errors/index.js';
-import { EmbeddedClient, KnChannel, type KvClient } from '../client/index.js';
+import { EmbeddedClient, KnChannel, LatencyFeedback, type KvClient } from '../client/index.js';
 import {
   embeddedLocation,
   knControlActorName,
@@ -88,6 +88,8 @@ export class Cluster {
   private readonly failures = new Map<number, RankFailure>();
   private nextKnId = 1;
   private autoscaler: Autoscaler | null = null;
+  /** Latencies of every request this cluster's clients completed: client feedback for the M-node. */
+  private readonly feedback = new LatencyFeedback();
   private managerControl: PortDpmControl | null = null;
   private manager: WorkerHandle | null = null;
   /** The main thread's actor system: control traffic to KN threads (stop, ping) goes through it. */
@@ -150,11 +152,12 @@ export class Cluster {
    * for up to requestTimeoutMs, and a get that got no answer.
    */
   client(): KvClient {
-    return new EmbeddedClient(this.channels, this.slotMap, {
-      clock: this.clock,
-      delayUs: 500,
-      retryForUs: this.options.requestTimeoutMs * 1000,
-    });
+    return new EmbeddedClient(
+      this.channels,
+      this.slotMap,
+      { clock: this.clock, delayUs: 500, retryForUs: this.options.requestTimeoutMs * 1000 },
+      { feedback: this.feedback },
+    );
   }
 
   /** Ids of the KNs that serve (or are being given) slots. */
@@ -318,6 +321,7 @@ export class Cluster {
         liveKns: () => this.liveKns(),
         addKn: () => this.addKn(),
         removeKn: (knId) => this.removeKn(knId),
+        takeFeedback: () => this.feedback.take(),
       },
       o.autoscale,
       o.policy,
@@ -491,6 +495,8 @@ export class Cluster {
     onDeath: (name: string, why: string) => void,
   ): void {
     const o = this.options;
+    // A member from now on: its first heartbeat (sent before it reports ready) gets its lease.
+    this.monitor.detector.register(rank, 0, this.clock.nowUs());
     const { port1, port2 } = new MessageChannel();
     this.manager?.worker.postMessage({ type: 'attach', port: port2 }, [port2]);
     const control = new MessageChannel();
@@ -515,7 +521,6 @@ export class Cluster {
       groupCommitBytes: o.groupCommitBytes,
       inflightMax: o.inflightMaxPerThread,
       controlTimeoutMs: o.requestTimeoutMs,
-      leaseUntilUs: this.monitor.detector.register(rank, 0, this.clock.nowUs()),
       heartbeatMs: o.heartbeatMs,
       managerPort: port1,
       controlPort: control.port2,

@@ -125,6 +125,8 @@ export class KnThread {
   private readonly controls: Array<() => Promise<void>> = [];
   private epoch: number;
   private leaseUntilUs: number;
+  /** The lease was valid when the current batch started (see process). */
+  private leaseOk = true;
   /** Set once this incarnation was fenced or declared failed: it never serves again. */
   private retiredReason: string | null = null;
 
@@ -271,6 +273,9 @@ export class KnThread {
   private async process(batch: Uint8Array): Promise<void> {
     const r = this.reader;
     r.reset(batch);
+    // The lease is checked once per batch (a clock read per request costs throughput); a write that
+    // waited for a block switch checks it again, since time passed.
+    this.leaseOk = this.leaseValid();
     while (r.next()) {
       this.queuedRequests--;
       try {
@@ -281,7 +286,7 @@ export class KnThread {
           );
         } else if (!this.owns(r.key)) {
           this.refuseSlot(r.requestId, slotOfKey(r.key));
-        } else if (!this.leaseValid()) {
+        } else if (!this.leaseOk) {
           // Without a valid lease the slot may already belong to another thread (this one may have
           // been paused past its lease and declared failed): serving from the cache could be stale.
           bump(this.deps.stats, ThreadStat.leaseRefusals);
@@ -502,6 +507,7 @@ export class KnThread {
       bump(this.deps.stats, ThreadStat.blocksSwitched);
       if (this.log.mustWaitForMerge) bump(this.deps.stats, ThreadStat.backpressureWaits);
       await this.log.switchBlock();
+      this.leaseOk = this.leaseValid();
     }
     assert(this.log.fits(size), 'an entry always fits an empty block');
     const at = this.log.append(

@@ -11,7 +11,6 @@ export interface KnWorkerData {
   groupCommitBytes: number;
   inflightMax: number;
   controlTimeoutMs: number;
-  /** The lease the thread holds at start (clock time, µs) and how often it renews it. */
-  leaseUntilUs: number;
+  /** How often the thread renews its ownership lease with the M-node. */
   heartbeatMs: number;
 }

@@ -71,7 +71,8 @@ async function main(): Promise<void> {
       groupCommitUs: data.groupCommitUs,
       groupCommitBytes: data.groupCommitBytes,
       inflightMax: data.inflightMax,
-      leaseUntilUs: data.leaseUntilUs,
+      // No lease until the M-node grants one: the first heartbeat goes out before `ready`.
+      leaseUntilUs: 0,
     },
   );
   await thread.start();
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
       return state;
     },
   });
-  keepLease(actors, thread, data, incarnation);
+  await keepLease(actors, thread, data, incarnation);
   thread.publishStats();
   port.postMessage({ type: 'ready' });
 }
@@ -116,35 +117,39 @@ async function main(): Promise<void> {
  * request with its send time; a grant extends the lease from that time (never beyond what the
  * M-node recorded), a refusal retires the thread (it was declared failed, and its slots moved).
  */
-function keepLease(
+async function keepLease(
   actors: ActorSystem,
   thread: KnThread,
   data: StartData,
   incarnation: number,
-): void {
+): Promise<void> {
   const monitor = actors.remoteRef<MonitorMessage>(
     actorAddress(systemAddress(embeddedLocation(data.mainPid, 'main')), monitorActorName),
   );
-  const beat = (): void => {
+  const beat = async (): Promise<void> => {
     if (thread.retired !== null) return;
     const sentUs = systemClock.nowUs();
-    actors
-      .ask<MonitorMessage, { granted: boolean; leaseUs?: number; reason?: string }>(
+    try {
+      const answer = await actors.ask<
+        MonitorMessage,
+        { granted: boolean; leaseUs?: number; reason?: string }
+      >(
         monitor,
         (replyTo) => ({ type: 'heartbeat', rank: data.rank, incarnation, replyTo }),
         data.heartbeatMs * 10,
-      )
-      .then(
-        (answer) => {
-          if (answer.granted) thread.extendLease(sentUs + (answer.leaseUs ?? 0));
-          else thread.retire(answer.reason ?? 'refused by the M-node');
-        },
-        // No answer: the lease simply runs out unless a later heartbeat gets through.
-        () => undefined,
       );
-    systemClock.setTimer(data.heartbeatMs * 1000, beat);
+      if (answer.granted) thread.extendLease(sentUs + (answer.leaseUs ?? 0));
+      else thread.retire(answer.reason ?? 'refused by the M-node');
+    } catch {
+      // No answer: the lease simply runs out unless a later heartbeat gets through.
+    }
   };
-  systemClock.setTimer(data.heartbeatMs * 1000, beat);
+  const loop = (): void => {
+    void beat();
+    systemClock.setTimer(data.heartbeatMs * 1000, loop);
+  };
+  await beat();
+  systemClock.setTimer(data.heartbeatMs * 1000, loop);
 }
 
 /** Reads the epoch and this rank's slots from the cluster metadata (one RT). */

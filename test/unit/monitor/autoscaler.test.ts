@@ -13,6 +13,7 @@ function setup(act: boolean) {
     { knId: 2, ranks: [2, 3] },
   ];
   const calls: string[] = [];
+  let feedback: { ops: number; buckets: Array<{ latencyUs: number; count: number }> } | null = null;
   const scaler = new Autoscaler(
     {
       clock,
@@ -26,6 +27,7 @@ function setup(act: boolean) {
         calls.push(`remove ${knId}`);
         return Promise.resolve();
       },
+      takeFeedback: () => feedback,
     },
     act,
     { decisionPeriodMs: 1000, gracePeriodMs: 0 },
@@ -40,7 +42,10 @@ function setup(act: boolean) {
       }
     });
   };
-  return { clock, scaler, busy, calls };
+  const setFeedback = (f: typeof feedback): void => {
+    feedback = f;
+  };
+  return { clock, scaler, busy, calls, setFeedback };
 }
 
 describe('Autoscaler (the M-node monitoring loop)', () => {
@@ -69,5 +74,23 @@ describe('Autoscaler (the M-node monitoring loop)', () => {
     expect(decision?.action).toBe('none');
     expect(decision?.reason).toMatch(/no client feedback/);
     expect(decision?.reason).toMatch(/min occupancy 0\.40/);
+  });
+
+  it('scales out on the clients merged p99 above the SLO when every KN is busy', async () => {
+    const { clock, scaler, busy, calls, setFeedback } = setup(true);
+    scaler.start();
+    busy([0.7, 0.5], 1_000_000);
+    // 98 fast requests and 2 at 32 ms: the merged p99 is above the 16 ms SLO.
+    setFeedback({
+      ops: 100,
+      buckets: [
+        { latencyUs: 256, count: 98 },
+        { latencyUs: 32_768, count: 2 },
+      ],
+    });
+    clock.fireNext();
+    await Promise.resolve();
+    expect(scaler.decisions()[0]).toMatchObject({ action: 'add' });
+    expect(calls).toEqual(['add']);
   });
 });
