@@ -36,9 +36,13 @@ export interface ClusterOptions {
   maxKns?: number;
   /** KN threads send a heartbeat to the M-node this often. Default 100. */
   heartbeatMs?: number;
-  /** A granted ownership lease lasts this long; a thread without one serves nothing. Default 500. */
+  /**
+   * A granted ownership lease lasts this long; a thread without one serves nothing. Default 2000:
+   * on a machine with more threads than cores a heartbeat can wait hundreds of milliseconds, and a
+   * lapsed lease turns acknowledgements into `UNAVAILABLE`.
+   */
   leaseMs?: number;
-  /** A KN thread without a heartbeat for this long is declared failed and failed over. Default 1000. */
+  /** A KN thread without a heartbeat for this long is declared failed and failed over. Default 2000. */
   suspectAfterMs?: number;
   /**
    * Let the M-node's scaling policy add and remove KNs by itself. Off by default: the policy still
@@ -73,8 +77,8 @@ export const defaultOptions: FilledOptions = {
   inflightMaxPerThread: 65_536,
   maxKns: 0,
   heartbeatMs: 100,
-  leaseMs: 500,
-  suspectAfterMs: 1000,
+  leaseMs: 2000,
+  suspectAfterMs: 2000,
   autoscale: false,
   policy: {},
   mode: 'dinomo',
