@@ -9,7 +9,14 @@
  *
  * Errors are DinomoError with a stable `code` (docs/errors.md).
  */
-export { Cluster, type ClusterStats, type ThreadStats } from './cluster/index.js';
+export {
+  Cluster,
+  type ClusterStats,
+  type FailoverReport,
+  type KnChangeReport,
+  type RoutingSnapshot,
+  type ThreadStats,
+} from './cluster/index.js';
 export { connect, type KvClient } from './client/index.js';
 export type { ClusterOptions } from './config/index.js';
 export { keyBytesMax, valueBytesMax, slotCount } from './config/index.js';

@@ -40,6 +40,15 @@ interface KnThreadHandle {
   state: 'live' | 'removed' | 'dead';
 }
 
+/** The routing state an RN hands to bootstrapping clients (`cluster.routing()`). */
+export interface RoutingSnapshot {
+  /** The epoch of the slot map, as persisted in the DPM's cluster metadata. */
+  epoch: number;
+  /** Slot -> owning KN thread rank (16384 slots). */
+  slotMap: Uint16Array;
+  kns: Array<{ knId: number; ranks: number[] }>;
+}
+
 /** What `addKn` and `removeKn` did: the slots that moved and how long each move paused them. */
 export interface KnChangeReport {
   knId: number;
@@ -158,6 +167,21 @@ export class Cluster {
       { clock: this.clock, delayUs: 500, retryForUs: this.options.requestTimeoutMs * 1000 },
       { feedback: this.feedback },
     );
+  }
+
+  /**
+   * The RN's answer to a bootstrapping client: the current epoch, a copy of the slot map (slot ->
+   * KN thread rank) and the membership (each live KN and its thread ranks). In-process clients from
+   * `client()` read the published map directly; a remote client caches this and asks again when a
+   * request is refused (MOVED, TRYAGAIN) or unanswered.
+   */
+  routing(): RoutingSnapshot {
+    const { metadataOffset } = openRegion(this.region).geometry;
+    return {
+      epoch: new DataView(this.region).getUint32(metadataOffset + Metadata.epoch, true),
+      slotMap: Uint16Array.from(this.slotMap),
+      kns: this.liveKns(),
+    };
   }
 
   /** Ids of the KNs that serve (or are being given) slots. */

@@ -87,6 +87,11 @@ describe('elastic embedded cluster', () => {
     }
     const { acked, failed, errors } = result;
     expect(added.knId).toBe(2);
+    // The RN's view: every slot belongs to a thread of the remaining KN, in a later epoch.
+    const routing = c.routing();
+    expect(routing.kns).toEqual([{ knId: 2, ranks: [2, 3] }]);
+    expect(routing.epoch).toBeGreaterThan(1);
+    expect(routing.slotMap.every((rank) => rank === 2 || rank === 3)).toBe(true);
     // The new KN's two threads take half of the 16384 slots, and no slot moves twice.
     expect(added.slotsMoved).toBe(8192);
     expect(removed.slotsMoved).toBe(8192);
