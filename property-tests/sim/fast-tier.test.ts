@@ -27,5 +27,12 @@ describe('linearizability, simulated (fast tier)', () => {
     expect(figures.faults.tornWordsDropped).toBeGreaterThan(0);
     expect(figures.faults.tornBlocksRecovered).toBeGreaterThan(0);
     expect(figures.indeterminateShare).toBeGreaterThan(0);
+    // KN failures met the workload: failovers finished, zombies were refused for their lease, a
+    // failure struck a thread in the middle of a handoff, and failed ranks restarted.
+    expect(figures.faults.failovers).toBeGreaterThan(0);
+    expect(figures.faults.restarts).toBeGreaterThan(0);
+    expect(figures.coverage.opsAcrossFailover).toBeGreaterThan(0);
+    expect(figures.coverage.leaseRefusals).toBeGreaterThan(0);
+    expect(figures.coverage.failuresDuringHandoff).toBeGreaterThan(0);
   }, 170_000);
 });

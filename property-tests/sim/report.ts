@@ -67,7 +67,8 @@ export function formatTier(title: string, f: TierFigures): string {
       ` blocks cleaned ${f.coverage.blocksCleaned}, back-pressure waits ${f.coverage.backpressureWaits}` +
       `\n                         ` +
       ` ops across a failover ${f.coverage.opsAcrossFailover} (longest failover ${f.coverage.failoverMaxUs} µs),` +
-      ` requests refused for an expired lease ${f.coverage.leaseRefusals}`,
+      ` requests refused for an expired lease ${f.coverage.leaseRefusals},` +
+      ` failures during a handoff ${f.coverage.failuresDuringHandoff}`,
     `  checker time/history   p50 ${f.checkerMsP50.toFixed(1)} ms, p99 ${f.checkerMsP99.toFixed(1)} ms`,
     `  violations             ${f.violations}`,
     `  wall time              ${(f.wallMs / 1000).toFixed(1)} s (simulated/wall ${f.simSecondsPerWallSecond.toFixed(3)})`,

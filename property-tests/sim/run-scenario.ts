@@ -45,6 +45,8 @@ export interface Coverage {
   failoverMaxUs: number;
   /** Requests a thread refused because its lease had run out (a paused thread waking up). */
   leaseRefusals: number;
+  /** Threads declared failed while handing slots over (their release was under way). */
+  failuresDuringHandoff: number;
   /** Blocks the log cleaner emptied (space reclaimed while the workload ran). */
   blocksCleaned: number;
   /** Block switches that had to wait for the merge (back-pressure). */
@@ -247,6 +249,14 @@ export async function runScenario(
   const coverage = coverageOf(ops, crashes, delays, handoffs, failovers);
   coverage.handoffMaxUs = Math.max(0, ...handoffs.map((h) => (h.toNs - h.fromNs) / 1000));
   coverage.failoverMaxUs = Math.max(0, ...failovers.map((h) => (h.toNs - h.fromNs) / 1000));
+  coverage.failuresDuringHandoff = cluster.monitor.failovers.filter((f) =>
+    cluster.monitor.moves.some(
+      (m) =>
+        m.move.from === f.rank &&
+        m.startUs <= f.suspectedUs &&
+        (m.doneUs === null || f.suspectedUs <= m.doneUs),
+    ),
+  ).length;
   coverage.blocksCleaned = dpmStats.blocksCleaned;
   const statSum = (stat: number): number =>
     cluster.threadStats.reduce((n, t) => n + (t[stat] as number), 0);
@@ -516,6 +526,7 @@ function coverageOf(
     opsAcrossFailover: 0,
     failoverMaxUs: 0,
     leaseRefusals: 0,
+    failuresDuringHandoff: 0,
     blocksCleaned: 0,
     backpressureWaits: 0,
   };
