@@ -1,4 +1,4 @@
-import { Metadata } from '../dpm/layout.js';
+import { readMapEpoch, writeSlotOwners } from '../dpm/cluster-metadata.js';
 import {
   FailureDetector,
   initialReconfigState,
@@ -67,9 +67,7 @@ export class ElasticMonitor {
     private readonly deps: ElasticMonitorDeps,
     private readonly options: ElasticMonitorOptions,
   ) {
-    this.state = initialReconfigState(
-      new DataView(deps.region).getUint32(deps.metadataOffset + Metadata.epoch, true),
-    );
+    this.state = initialReconfigState(readMapEpoch(new DataView(deps.region), deps.metadataOffset));
     this.detector = new FailureDetector({
       leaseUs: options.leaseUs,
       suspectAfterUs: options.suspectAfterUs,
@@ -88,10 +86,6 @@ export class ElasticMonitor {
   stop(): void {
     this.stopped = true;
     this.checkTimer?.cancel();
-  }
-
-  get busy(): boolean {
-    return this.state.active !== null || this.state.queue.length > 0;
   }
 
   heartbeat(rank: number, incarnation: number): HeartbeatAnswer {
@@ -204,10 +198,7 @@ export class ElasticMonitor {
 
   /** Writes the owners and the epoch into the DPM's cluster metadata, then publishes the map. */
   private persist(slots: readonly number[], owner: number, epoch: number): void {
-    const view = new DataView(this.deps.region);
-    const map = this.deps.metadataOffset + Metadata.slotMap;
-    for (const slot of slots) view.setUint16(map + slot * 2, owner, true);
-    view.setUint32(this.deps.metadataOffset + Metadata.epoch, epoch, true);
+    writeSlotOwners(new DataView(this.deps.region), this.deps.metadataOffset, slots, owner, epoch);
     for (const slot of slots) this.deps.slotMap[slot] = owner;
   }
 }

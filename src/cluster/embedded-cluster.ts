@@ -1,7 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
 import { fillOptions, type ClusterOptions, type FilledOptions } from '../config/index.js';
-import { Metadata } from '../dpm/layout.js';
+import { readMapEpoch, writeSlotMap } from '../dpm/cluster-metadata.js';
 import { formatRegion, openRegion } from '../dpm/index.js';
 import { DinomoError } from '../errors/index.js';
 import { EmbeddedClient, KnChannel, LatencyFeedback, type KvClient } from '../client/index.js';
@@ -115,7 +115,12 @@ export class Cluster {
     formatRegion(this.region, { blockBytes: options.blockBytes, chainCount: this.rankCapacity });
     this.slotMap = evenSlotMap(ranks);
     this.plannedOwners = Uint16Array.from(this.slotMap);
-    this.writeSlotMap(1);
+    writeSlotMap(
+      new DataView(this.region),
+      openRegion(this.region).geometry.metadataOffset,
+      this.slotMap,
+      1,
+    );
     this.statsBuffer = new SharedArrayBuffer(threadStatsBytes(this.rankCapacity));
     this.actors = ActorSystem.start({ ...embeddedLocation(process.pid, 'main'), clock });
     this.monitor = new ElasticMonitor(
@@ -178,7 +183,7 @@ export class Cluster {
   routing(): RoutingSnapshot {
     const { metadataOffset } = openRegion(this.region).geometry;
     return {
-      epoch: new DataView(this.region).getUint32(metadataOffset + Metadata.epoch, true),
+      epoch: readMapEpoch(new DataView(this.region), metadataOffset),
       slotMap: Uint16Array.from(this.slotMap),
       kns: this.liveKns(),
     };
@@ -582,19 +587,6 @@ export class Cluster {
     this.failure = `${name} ${why}`;
     console.error(`dinomo: worker ${this.failure}`);
     for (const t of this.threads) t.channel.close('WORKER_FAILED', `worker ${this.failure}`);
-  }
-
-  private writeSlotMap(epoch: number): void {
-    const { metadataOffset } = openRegion(this.region).geometry;
-    const view = new DataView(this.region);
-    for (let slot = 0; slot < this.slotMap.length; slot++) {
-      view.setUint16(
-        metadataOffset + Metadata.slotMap + slot * 2,
-        this.slotMap[slot] as number,
-        true,
-      );
-    }
-    view.setUint32(metadataOffset + Metadata.epoch, epoch, true);
   }
 
   private async teardown(): Promise<void> {

@@ -180,11 +180,6 @@ export class KnThread {
     }
   }
 
-  /** When the lease ends (clock time); the thread refuses to serve from then on until renewed. */
-  get leaseExpiresUs(): number {
-    return this.leaseUntilUs;
-  }
-
   private leaseValid(): boolean {
     if (this.options.mutants?.noFencing === true) return true;
     return this.deps.clock.nowUs() < this.leaseUntilUs;
@@ -204,7 +199,7 @@ export class KnThread {
     if (this.retiredReason !== null) return;
     this.retiredReason = reason;
     this.deps.ownedSlots.fill(SlotState.notOwned);
-    this.deps.dac.removeWhere(() => true);
+    this.deps.dac.clear();
     this.recent.dropWhere(() => true);
     if (this.commitTimer !== null) {
       this.commitTimer.cancel();

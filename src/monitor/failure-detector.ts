@@ -94,8 +94,4 @@ export class FailureDetector {
   incarnationOf(rank: number): number {
     return this.members.get(rank)?.incarnation ?? 0;
   }
-
-  isFailed(rank: number): boolean {
-    return this.members.get(rank)?.failed ?? false;
-  }
 }

@@ -23,18 +23,7 @@ function slotsByOwner(owners: Uint16Array): Map<number, number[]> {
  * the slots above its new fair share), so load stays balanced and only 1/N of the keys pause.
  */
 export function planAddThread(owners: Uint16Array, newRank: number): SlotMove[] {
-  const byOwner = slotsByOwner(owners);
-  assert(!byOwner.has(newRank), 'the new thread owns nothing yet');
-  const ranks = [...byOwner.keys()].sort((a, b) => a - b);
-  const fairShare = Math.floor(owners.length / (ranks.length + 1));
-  const moves: SlotMove[] = [];
-  for (const rank of ranks) {
-    const slots = byOwner.get(rank) as number[];
-    if (slots.length > fairShare) {
-      moves.push({ slots: slots.slice(fairShare), from: rank, to: newRank });
-    }
-  }
-  return moves;
+  return planAddThreads(owners, [newRank]);
 }
 
 /**

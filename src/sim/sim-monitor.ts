@@ -1,5 +1,5 @@
 import type { Mutants } from '../config/mutants.js';
-import { Metadata } from '../dpm/layout.js';
+import { writeSlotOwners } from '../dpm/cluster-metadata.js';
 import type { DpmToKnMessage } from '../dpm/dpm-protocol.js';
 import type { KnThread } from '../kn/kn-thread.js';
 import {
@@ -252,9 +252,7 @@ export class SimMonitor {
         return;
       }
       const { view, geometry } = this.dpm.region;
-      const map = geometry.metadataOffset + Metadata.slotMap;
-      for (const slot of output.slots) view.setUint16(map + slot * 2, output.owner, true);
-      view.setUint32(geometry.metadataOffset + Metadata.epoch, output.epoch, true);
+      writeSlotOwners(view, geometry.metadataOffset, output.slots, output.owner, output.epoch);
       this.network.send(dpmNode, monitorNode, () => {
         for (const slot of output.slots) this.slotMap[slot] = output.owner;
         this.feed({ type: 'persisted', moveId: output.moveId });
