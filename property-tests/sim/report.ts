@@ -68,7 +68,8 @@ export function formatTier(title: string, f: TierFigures): string {
       `\n                         ` +
       ` ops across a failover ${f.coverage.opsAcrossFailover} (longest failover ${f.coverage.failoverMaxUs} µs),` +
       ` requests refused for an expired lease ${f.coverage.leaseRefusals},` +
-      ` failures during a handoff ${f.coverage.failuresDuringHandoff}`,
+      ` failures during a handoff ${f.coverage.failuresDuringHandoff},` +
+      ` keys read from the index at the end ${f.coverage.durableReads}`,
     `  checker time/history   p50 ${f.checkerMsP50.toFixed(1)} ms, p99 ${f.checkerMsP99.toFixed(1)} ms`,
     `  violations             ${f.violations}`,
     `  wall time              ${(f.wallMs / 1000).toFixed(1)} s (simulated/wall ${f.simSecondsPerWallSecond.toFixed(3)})`,

@@ -1,7 +1,10 @@
 import type { KvClient } from '../../src/client/embedded-client.js';
 import type { Mutants } from '../../src/config/mutants.js';
+import { IndexReader } from '../../src/dpm/index-reader.js';
 import { Chain, align, metadataBytes } from '../../src/dpm/layout.js';
+import { hashKey } from '../../src/util/hash.js';
 import { isDinomoError } from '../../src/errors/index.js';
+import { LocalFabric } from '../../src/fabric/index.js';
 import { ThreadStat } from '../../src/kn/thread-stats.js';
 import { slotOfKey } from '../../src/routing/index.js';
 import {
@@ -51,6 +54,8 @@ export interface Coverage {
   blocksCleaned: number;
   /** Block switches that had to wait for the merge (back-pressure). */
   backpressureWaits: number;
+  /** Keys read straight from the DPM index at the end (readIndex). */
+  durableReads: number;
 }
 
 export interface FaultCounts {
@@ -115,6 +120,11 @@ const env = {
 };
 
 /** Codes that guarantee the operation had no effect: it was refused before anything was written. */
+/** The old owner's chain merges slowly from this long before a move-key fault with `slowMergeUs`… */
+const slowMergeLeadUs = 3000;
+/** …until this long after it. */
+const slowMergeTailUs = 5000;
+
 const noEffectCodes = new Set(['MOVED', 'OVERLOADED', 'INVALID_KEY', 'INVALID_VALUE']);
 
 interface CrashRecord {
@@ -176,6 +186,7 @@ export async function runScenario(
     partitions: 0,
   };
   const limits = { untilUs: env.workloadLimitUs, maxEvents: env.maxEvents };
+  let durableReads = 0;
   try {
     let started = false;
     void cluster.start().then(() => (started = true));
@@ -199,6 +210,7 @@ export async function runScenario(
     await sim.run({ ...limits, untilUs: sim.nowUs() + env.quietUs });
     await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => !cluster.monitor.busy);
     const finalOk = await finalReads(sim, cluster.client(), recorder, scenario, limits);
+    durableReads = await readIndex(sim, cluster, recorder, scenario, limits);
     if (cluster.errors.length > 0) {
       const err = cluster.errors[0];
       failure = {
@@ -258,6 +270,7 @@ export async function runScenario(
     ),
   ).length;
   coverage.blocksCleaned = dpmStats.blocksCleaned;
+  coverage.durableReads = durableReads;
   const statSum = (stat: number): number =>
     cluster.threadStats.reduce((n, t) => n + (t[stat] as number), 0);
   coverage.backpressureWaits = statSum(ThreadStat.backpressureWaits);
@@ -340,6 +353,17 @@ function scheduleFaults(
         });
       });
     } else if (fault.type === 'move-key') {
+      const slowUs = fault.slowMergeUs ?? 0;
+      if (slowUs > 0) {
+        // The owner's log falls behind before the move, so the move leaves much of it unmerged.
+        const fromUs = t0 + Math.max(0, fault.atUs - slowMergeLeadUs);
+        sim.schedule(fromUs - sim.nowUs(), 'fault:slow-merge', () => {
+          const owner = cluster.plannedOwner(
+            slotOfKey(Buffer.from(`k${fault.key % scenario.keys}`)),
+          );
+          dpm.addStall(fromUs, t0 + fault.atUs + slowMergeTailUs, slowUs, owner);
+        });
+      }
       sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:move-key', () => {
         const slot = slotOfKey(Buffer.from(`k${fault.key % scenario.keys}`));
         const live = cluster.liveRanks.filter((r) => r !== cluster.plannedOwner(slot));
@@ -355,7 +379,7 @@ function scheduleFaults(
       });
     } else if (fault.type === 'merge-stall') {
       const fromUs = t0 + fault.atUs;
-      dpm.addStall(fromUs, fromUs + fault.durationUs, fault.extraUs);
+      dpm.addStall(fromUs, fromUs + fault.durationUs, fault.extraUs, fault.chain ?? null);
       counts.mergeStalls++;
     } else if (fault.type === 'add-kn') {
       sim.schedule(t0 + fault.atUs - sim.nowUs(), 'fault:add-kn', () => {
@@ -457,6 +481,23 @@ class Recorder {
     this.ops.push({ id: this.nextId++, process, f, key, value, existed, call, ret, status });
     return status;
   }
+
+  /** Records a read that took no time (one done outside the system, such as readIndex). */
+  record(process: number, f: 'get', key: string, value: string | null): void {
+    const at = this.sim.nowUs() * 1000;
+    this.sim.mix(`${process}:${f}:${key}:ok:${value ?? '-'}`);
+    this.ops.push({
+      id: this.nextId++,
+      process,
+      f,
+      key,
+      value,
+      existed: null,
+      call: at,
+      ret: at,
+      status: 'ok',
+    });
+  }
 }
 
 async function runClient(
@@ -510,6 +551,35 @@ async function finalReads(
   return allRead && pending === 0;
 }
 
+/**
+ * Once every chain is merged, reads every key straight from the DPM index, past every cache, and
+ * records the reads in the history: the durable state must be the linearized one too (a cache can
+ * hide an index that lost or resurrected a version until the key leaves it). Returns the number of
+ * keys read: 0 when the merges did not catch up (the index may then lack acknowledged writes that
+ * the logs still hold, so reading it proves nothing).
+ */
+async function readIndex(
+  sim: Simulation,
+  cluster: SimCluster,
+  recorder: Recorder,
+  scenario: Scenario,
+  limits: { untilUs: number; maxEvents: number },
+): Promise<number> {
+  await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => cluster.dpm.allMerged);
+  if (!cluster.dpm.allMerged) return 0;
+  const { dpm } = cluster;
+  const reader = new IndexReader(new LocalFabric(dpm.sab), dpm.region.geometry);
+  const process = recorder.newProcess();
+  for (let k = 0; k < scenario.keys; k++) {
+    const key = Buffer.from(`k${k}`);
+    const value = reader.lookup(key, hashKey(key))
+      ? Buffer.from(reader.value).toString('latin1')
+      : null;
+    recorder.record(process, 'get', `k${k}`, value);
+  }
+  return scenario.keys;
+}
+
 function coverageOf(
   ops: readonly Operation[],
   crashes: readonly CrashRecord[],
@@ -529,6 +599,7 @@ function coverageOf(
     failuresDuringHandoff: 0,
     blocksCleaned: 0,
     backpressureWaits: 0,
+    durableReads: 0,
   };
   for (const op of ops) {
     if (crashes.some((c) => op.call <= c.atNs && c.atNs <= op.ret)) {

@@ -35,6 +35,11 @@ export interface MoveKeyFault {
   offset: number;
   /** When > 0, the slot moves back to its previous owner this long after the first move began. */
   returnAfterUs: number;
+  /**
+   * When > 0, the old owner's chain merges slowly for a while from the move on (each of its merge
+   * tasks takes this much longer), so the new owner's writes of the slot reach the index first.
+   */
+  slowMergeUs?: number;
 }
 
 /** Adds a KN thread at run time; about 1/N of the slots move to it. */
@@ -50,12 +55,16 @@ export interface RemoveKnFault {
   which: number;
 }
 
-/** DPM merge and cleaning tasks take `extraUs` longer during the window (a busy DPM). */
+/**
+ * DPM merge and cleaning tasks take `extraUs` longer during the window (a busy DPM); with `chain`,
+ * only the merges of that chain rank (a slow merge worker, which other chains overtake).
+ */
 export interface MergeStallFault {
   type: 'merge-stall';
   atUs: number;
   durationUs: number;
   extraUs: number;
+  chain?: number | null;
 }
 
 /**
@@ -186,7 +195,16 @@ function faultArb(knThreads: number, workloadUs: number): fc.Arbitrary<Fault> {
     atUs: fc.nat({ max: workloadUs }),
     key: fc.nat({ max: 7 }),
     offset: fc.nat({ max: 5 }),
-    returnAfterUs: fc.oneof(fc.constant(0), fc.integer({ min: 100, max: 4000 })),
+    // 1: straight back, queued behind the first move (the slot returns the moment it settled).
+    returnAfterUs: fc.oneof(
+      { arbitrary: fc.constant(0), weight: 1 },
+      { arbitrary: fc.constant(1), weight: 2 },
+      { arbitrary: fc.integer({ min: 100, max: 4000 }), weight: 1 },
+    ),
+    slowMergeUs: fc.oneof(
+      { arbitrary: fc.constant(0), weight: 1 },
+      { arbitrary: fc.integer({ min: 500, max: 3000 }), weight: 2 },
+    ),
   });
   const addKn: fc.Arbitrary<Fault> = fc.record({
     type: fc.constant('add-kn' as const),
@@ -202,6 +220,7 @@ function faultArb(knThreads: number, workloadUs: number): fc.Arbitrary<Fault> {
     atUs: fc.nat({ max: workloadUs }),
     durationUs: fc.integer({ min: 500, max: 5000 }),
     extraUs: fc.integer({ min: 200, max: 3000 }),
+    chain: fc.oneof(fc.constant(null), fc.nat({ max: 5 })),
   });
   const failKn: fc.Arbitrary<Fault> = fc.record({
     type: fc.constant('fail-kn' as const),

@@ -76,7 +76,13 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteSummary> {
   const shrunk =
     details.failed && details.counterexample !== null ? details.counterexample[0] : null;
   let savedAs: string | null = null;
-  if (shrunk !== null && options.regressionsDir !== undefined && failure !== null) {
+  // Only a shrunk scenario is worth keeping (the --shrink flag); a raw failure is reported, not saved.
+  if (
+    shrunk !== null &&
+    options.shrink === true &&
+    options.regressionsDir !== undefined &&
+    failure !== null
+  ) {
     savedAs = saveRegression(options.regressionsDir, shrunk, mutants, failure, options.seed);
   }
   return {

@@ -185,6 +185,7 @@ async function reconfigureDuringRun(
       slotsMoved: r.slotsMoved,
       durationMs: r.durationMs,
       maxPauseMs: r.maxPauseMs ?? null,
+      maxReadPauseMs: r.maxReadPauseMs ?? null,
       detectMs: r.detectMs ?? null,
       failoverMs: r.failoverMs ?? null,
     };

@@ -58,6 +58,7 @@ export interface ElasticEvent {
   slotsMoved: number;
   durationMs: number;
   maxPauseMs: number | null;
+  maxReadPauseMs: number | null;
   detectMs: number | null;
   failoverMs: number | null;
 }
@@ -65,7 +66,9 @@ export interface ElasticEvent {
 /** One line per reconfiguration, for the report. */
 export function formatEvent(e: ElasticEvent): string {
   const at = `t=${e.atSec.toFixed(1)}s`;
-  const pause = e.maxPauseMs === null ? '' : `, longest slot pause ${e.maxPauseMs.toFixed(1)} ms`;
+  const reads = e.maxReadPauseMs === null ? '' : ` (reads ${e.maxReadPauseMs.toFixed(1)} ms)`;
+  const pause =
+    e.maxPauseMs === null ? '' : `, longest slot pause ${e.maxPauseMs.toFixed(1)} ms${reads}`;
   if (e.kind === 'fail') {
     return (
       `${at} fail KN ${e.knId}: detected after ${(e.detectMs ?? 0).toFixed(0)} ms, ` +

@@ -57,8 +57,10 @@ export interface KnChangeReport {
   slotsMoved: number;
   /** From the request to the new slot map being in effect. */
   durationMs: number;
-  /** The longest time one moved slot could not be served (the embedded cluster reports it). */
+  /** The longest time one moved slot took no writes (the embedded cluster reports it). */
   maxPauseMs?: number;
+  /** The longest time one moved slot served no reads (the embedded cluster reports it). */
+  maxReadPauseMs?: number;
   /** failKn only: from the failure to the M-node suspecting it. */
   detectMs?: number;
   /** failKn only: from the failure to its slots being served again. */

@@ -4,6 +4,7 @@ import {
   initialReconfigState,
   reconfigStep,
   type HeartbeatAnswer,
+  type MergeFence,
   type ReconfigInput,
   type ReconfigOutput,
   type ReconfigState,
@@ -16,8 +17,10 @@ export interface MoveReport {
   from: number;
   to: number;
   slots: number;
-  /** From the old owner starting to refuse the slots to the new owner serving them. */
+  /** From the old owner starting to refuse the slots to the new owner taking their writes. */
   pauseMs: number;
+  /** From the old owner starting to refuse the slots to the new owner serving their reads. */
+  readPauseMs: number;
 }
 
 /** What the monitor asks of the cluster around it (worker threads, DPM manager, region). */
@@ -27,8 +30,10 @@ export interface ElasticMonitorDeps {
   metadataOffset: number;
   /** The published slot map clients route by; changed in place once an epoch is persisted. */
   slotMap: Uint16Array;
-  release(rank: number, slots: number[]): Promise<void>;
-  acquire(rank: number, slots: number[], epoch: number): Promise<void>;
+  /** Resolves with the thread's committed LSN once it stopped serving the slots. */
+  release(rank: number, slots: number[]): Promise<number>;
+  /** Resolves once the thread serves reads of the slots (the `waitFor` chains are merged). */
+  acquire(rank: number, slots: number[], epoch: number, waitFor: MergeFence[]): Promise<void>;
   failover(rank: number, incarnation: number): Promise<void>;
   /** False once the rank's thread is known dead or removed: asks to it are not retried. */
   reachable(rank: number): boolean;
@@ -46,6 +51,8 @@ export interface ElasticMonitorOptions {
 
 interface PendingMove {
   startUs: number;
+  /** When the new owner was asked to take the slots (their writes flow from about then). */
+  acquireUs: number | null;
   resolve: (report: MoveReport) => void;
 }
 
@@ -96,7 +103,7 @@ export class ElasticMonitor {
   move(move: SlotMove): Promise<MoveReport> {
     const id = this.state.nextMoveId;
     const done = new Promise<MoveReport>((resolve) =>
-      this.moves.set(id, { startUs: this.deps.clock.nowUs(), resolve }),
+      this.moves.set(id, { startUs: this.deps.clock.nowUs(), acquireUs: null, resolve }),
     );
     this.feed({ type: 'move', move });
     return done;
@@ -135,7 +142,7 @@ export class ElasticMonitor {
         this.retrying(
           output.rank,
           () => deps.release(output.rank, output.slots),
-          () => this.later({ type: 'released', moveId: output.moveId }),
+          (lsn) => this.later({ type: 'released', moveId: output.moveId, lsn }),
         );
         return;
       }
@@ -143,24 +150,30 @@ export class ElasticMonitor {
         this.persist(output.slots, output.owner, output.epoch);
         this.later({ type: 'persisted', moveId: output.moveId });
         return;
-      case 'acquire':
+      case 'acquire': {
+        const pending = this.moves.get(output.moveId);
+        if (pending !== undefined) pending.acquireUs ??= deps.clock.nowUs();
         this.retrying(
           output.rank,
-          () => deps.acquire(output.rank, output.slots, output.epoch),
+          () => deps.acquire(output.rank, output.slots, output.epoch, output.waitFor),
           () => this.later({ type: 'acquired', moveId: output.moveId }),
         );
         return;
+      }
       case 'failover':
         this.failover(output.rank);
         return;
       case 'done': {
         const pending = this.moves.get(output.moveId);
         this.moves.delete(output.moveId);
-        pending?.resolve({
+        if (pending === undefined) return;
+        const nowUs = deps.clock.nowUs();
+        pending.resolve({
           from: output.move.from,
           to: output.move.to,
           slots: output.move.slots.length,
-          pauseMs: (deps.clock.nowUs() - pending.startUs) / 1000,
+          pauseMs: ((pending.acquireUs ?? nowUs) - pending.startUs) / 1000,
+          readPauseMs: (nowUs - pending.startUs) / 1000,
         });
         return;
       }
@@ -168,7 +181,7 @@ export class ElasticMonitor {
   }
 
   /** Runs `step` until it succeeds, while the rank can still answer. */
-  private retrying(rank: number, step: () => Promise<void>, done: () => void): void {
+  private retrying<T>(rank: number, step: () => Promise<T>, done: (value: T) => void): void {
     step().then(done, () => {
       if (this.stopped || !this.deps.reachable(rank)) return;
       this.deps.clock.setTimer(this.options.retryUs, () => this.retrying(rank, step, done));

@@ -14,6 +14,7 @@ import {
   threadStatsBytes,
   type KnControlMessage,
   type KnPong,
+  type KnReleased,
   type KnStopped,
   type KnWorkerData,
   type MonitorMessage,
@@ -56,8 +57,13 @@ export interface KnChangeReport {
   /** From the call to the last moved slot being served by its new owner. */
   durationMs: number;
   moves: MoveReport[];
-  /** The longest time any moved slot could not be served (target: at most 100 ms). */
+  /** The longest time any moved slot took no writes (target: at most 100 ms). */
   maxPauseMs: number;
+  /**
+   * The longest time any moved slot served no reads: the new owner serves them once the old
+   * owner's log is merged.
+   */
+  maxReadPauseMs: number;
 }
 
 /** What `failKn` did: detection and failover times, and the moves that gave its slots away. */
@@ -129,8 +135,21 @@ export class Cluster {
         region: this.region,
         metadataOffset: openRegion(this.region).geometry.metadataOffset,
         slotMap: this.slotMap,
-        release: (rank, slots) => this.askThread(rank, { type: 'release', slots }),
-        acquire: (rank, slots, epoch) => this.askThread(rank, { type: 'acquire', slots, epoch }),
+        release: async (rank, slots) => {
+          const answer = await this.actors.ask<KnControlMessage, KnReleased>(
+            this.controlRef(rank),
+            (replyTo) => ({ type: 'release', slots, replyTo }),
+            this.options.requestTimeoutMs,
+          );
+          return answer.lsn;
+        },
+        acquire: async (rank, slots, epoch, waitFor) => {
+          await this.actors.ask<KnControlMessage, KnPong>(
+            this.controlRef(rank),
+            (replyTo) => ({ type: 'acquire', slots, epoch, waitFor, replyTo }),
+            this.options.requestTimeoutMs,
+          );
+        },
         failover: async (rank, incarnation) => {
           if (this.managerControl === null) throw new DinomoError('CLOSED', 'no DPM manager');
           await this.managerControl.failover(rank, incarnation);
@@ -396,17 +415,6 @@ export class Cluster {
     );
   }
 
-  private async askThread(
-    rank: number,
-    msg: { type: 'release'; slots: number[] } | { type: 'acquire'; slots: number[]; epoch: number },
-  ): Promise<void> {
-    await this.actors.ask<KnControlMessage, KnPong>(
-      this.controlRef(rank),
-      (replyTo) => ({ ...msg, replyTo }),
-      this.options.requestTimeoutMs,
-    );
-  }
-
   /** Stops one thread gracefully: it answers what it queued, commits, and exits. */
   private async stopThread(rank: number, state: 'removed'): Promise<void> {
     const t = this.threads[rank] as KnThreadHandle;
@@ -433,6 +441,7 @@ export class Cluster {
       durationMs: (this.clock.nowUs() - startUs) / 1000,
       moves,
       maxPauseMs: Math.max(0, ...moves.map((m) => m.pauseMs)),
+      maxReadPauseMs: Math.max(0, ...moves.map((m) => m.readPauseMs)),
     };
   }
 

@@ -27,6 +27,7 @@ export {
   type KnControlMessage,
   type MonitorMessage,
   type KnPong,
+  type KnReleased,
   type KnStopped,
 } from './kn-control.js';
 export { postBatch, transferBytesMin } from './post-batch.js';

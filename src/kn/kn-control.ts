@@ -1,4 +1,5 @@
 import type { ReplyTo } from '../actors/index.js';
+import type { MergeFence } from './kn-thread.js';
 
 /**
  * The control protocol of a KN thread, carried by the actor runtime (a `control` actor in each KN
@@ -8,10 +9,19 @@ import type { ReplyTo } from '../actors/index.js';
 export type KnControlMessage =
   | { type: 'stop'; replyTo: ReplyTo<KnStopped> }
   | { type: 'ping'; replyTo: ReplyTo<KnPong> }
-  /** Hand slots over (KnThread.releaseSlots): answered once the thread's log is merged. */
-  | { type: 'release'; slots: number[]; replyTo: ReplyTo<KnPong> }
-  /** Start serving slots in `epoch` (KnThread.acquireSlots). */
-  | { type: 'acquire'; slots: number[]; epoch: number; replyTo: ReplyTo<KnPong> };
+  /** Hand slots over (KnThread.releaseSlots): answered once the open batch is committed. */
+  | { type: 'release'; slots: number[]; replyTo: ReplyTo<KnReleased> }
+  /**
+   * Start serving slots in `epoch` (KnThread.acquireSlots): writes at once, reads once the chains in
+   * `waitFor` are merged through their LSNs; answered then.
+   */
+  | {
+      type: 'acquire';
+      slots: number[];
+      epoch: number;
+      waitFor: MergeFence[];
+      replyTo: ReplyTo<KnPong>;
+    };
 
 /**
  * The M-node's actor in the main thread of an embedded cluster: KN threads ask it for their lease
@@ -34,6 +44,12 @@ export interface KnStopped {
 
 export interface KnPong {
   rank: number;
+}
+
+/** Answer to `release`: the thread's committed LSN when it stopped serving the slots. */
+export interface KnReleased {
+  rank: number;
+  lsn: number;
 }
 
 export const knControlActorName = 'control';

@@ -66,8 +66,18 @@ export interface KnThreadDeps {
   ringDoorbell: () => void;
 }
 
-/** Per-slot states in `ownedSlots`. */
-export const SlotState = { notOwned: 0, owned: 1, handingOff: 2 } as const;
+/**
+ * Per-slot states in `ownedSlots`. `settling`: just acquired, while the previous owners' logs may
+ * not be merged yet; the thread takes writes of the slot (they are newer than anything in those
+ * logs) but answers reads and deletes only once it is `owned`.
+ */
+export const SlotState = { notOwned: 0, owned: 1, handingOff: 2, settling: 3 } as const;
+
+/** A previous owner's chain that must be merged through `lsn` before a settling slot serves reads. */
+export interface MergeFence {
+  rank: number;
+  lsn: number;
+}
 
 /** Where `locate` found a key's newest committed value. */
 const Found = { none: 0, value: 1 } as const;
@@ -127,6 +137,8 @@ export class KnThread {
   private leaseUntilUs: number;
   /** The lease was valid when the current batch started (see process). */
   private leaseOk = true;
+  /** Acquires waiting for previous owners' logs to be merged, by epoch (at most a few). */
+  private readonly acquiring = new Map<number, Promise<void>>();
   /** Set once this incarnation was fenced or declared failed: it never serves again. */
   private retiredReason: string | null = null;
 
@@ -279,7 +291,7 @@ export class KnThread {
             'UNAVAILABLE',
             `KN thread ${this.options.rank} lost its DPM connection and is reconnecting`,
           );
-        } else if (!this.owns(r.key)) {
+        } else if (!this.serves(r.key, r.op)) {
           this.refuseSlot(r.requestId, slotOfKey(r.key));
         } else if (!this.leaseOk) {
           // Without a valid lease the slot may already belong to another thread (this one may have
@@ -304,17 +316,26 @@ export class KnThread {
     }
   }
 
-  private owns(key: Uint8Array): boolean {
-    return this.deps.ownedSlots[slotOfKey(key)] === SlotState.owned;
+  /** Whether this thread takes request `op` on `key` now (puts are taken while a slot settles). */
+  private serves(key: Uint8Array, op: number): boolean {
+    const state = this.deps.ownedSlots[slotOfKey(key)];
+    return state === SlotState.owned || (state === SlotState.settling && op === WireOp.put);
   }
 
   private refuseSlot(requestId: number, slot: number): void {
     const rank = this.options.rank;
-    if (this.deps.ownedSlots[slot] === SlotState.handingOff) {
+    const state = this.deps.ownedSlots[slot];
+    if (state === SlotState.handingOff) {
       this.out.addError(
         requestId,
         'TRYAGAIN',
         `slot ${slot} is being handed over by KN thread ${rank}`,
+      );
+    } else if (state === SlotState.settling) {
+      this.out.addError(
+        requestId,
+        'TRYAGAIN',
+        `slot ${slot} just moved to KN thread ${rank}, which serves its reads once the previous owner's log is merged`,
       );
     } else {
       this.out.addError(requestId, 'MOVED', `slot ${slot} is not owned by KN thread ${rank}`);
@@ -324,48 +345,97 @@ export class KnThread {
   /**
    * Hands slots over to another thread (DESIGN.md section 8, "Move slots S from A to B"), as a
    * control step between request batches: requests for S get TRYAGAIN from now on; the open batch is
-   * committed and acknowledged; the thread waits until the DPM has merged its chain through its
-   * tail, so the new owner finds every acknowledged write of S in the index; then it forgets S (DAC
-   * entries and records of its own writes) and answers MOVED for S. Resolves when that is done; the
-   * caller then persists the new epoch and lets the new owner serve.
+   * committed and acknowledged; the thread forgets S (DAC entries and records of its own writes) and
+   * answers MOVED for S. Resolves with the chain's committed LSN: the new owner serves reads of S
+   * once the DPM merged the chain through it (acquireSlots). The thread does not wait for that merge
+   * itself, so its other slots pause only for the commit.
    */
-  releaseSlots(slots: readonly number[]): Promise<void> {
+  releaseSlots(slots: readonly number[]): Promise<number> {
     return this.runControl(async () => {
       const owned = this.deps.ownedSlots;
       const moving = new Uint8Array(owned.length);
       for (const slot of slots) {
         moving[slot] = 1;
-        if (owned[slot] === SlotState.owned) owned[slot] = SlotState.handingOff;
+        if (owned[slot] !== SlotState.notOwned) owned[slot] = SlotState.handingOff;
       }
       this.commitNow();
       this.flush();
       if (this.connectionLost) await this.recover();
-      const mutants = this.options.mutants ?? {};
-      if (mutants.skipMergeOnHandoff !== true) {
-        await this.deps.dpm.waitMerged(this.options.rank, this.log.committedLsn);
-      }
       const inSlots = (key: Uint8Array): boolean => moving[slotOfKey(key)] === 1;
-      if (mutants.noDacInvalidation !== true) this.deps.dac.removeWhere(inSlots);
+      if (this.options.mutants?.noDacInvalidation !== true) this.deps.dac.removeWhere(inSlots);
       this.recent.dropWhere(inSlots);
       for (const slot of slots) owned[slot] = SlotState.notOwned;
+      return this.log.committedLsn;
     });
   }
 
-  /** Starts serving `slots` in epoch `epoch` (after the old owner released them and it was persisted). */
-  acquireSlots(slots: readonly number[], epoch: number): Promise<void> {
-    return this.runControl(() => {
+  /**
+   * Starts serving `slots` in epoch `epoch` (after the old owner released them and the epoch was
+   * persisted). Writes are taken at once; reads and deletes once the DPM merged every chain in
+   * `waitFor` through its LSN (the previous owners' logs), when the returned promise resolves.
+   */
+  acquireSlots(
+    slots: readonly number[],
+    epoch: number,
+    waitFor: readonly MergeFence[] = [],
+  ): Promise<void> {
+    // The M-node repeats an acquire it got no answer to: the repeat joins the first one's wait.
+    const running = this.acquiring.get(epoch);
+    if (running !== undefined) return running;
+    const acquired = this.acquire(slots, epoch, waitFor).finally(() =>
+      this.acquiring.delete(epoch),
+    );
+    this.acquiring.set(epoch, acquired);
+    return acquired;
+  }
+
+  private async acquire(
+    slots: readonly number[],
+    epoch: number,
+    waitFor: readonly MergeFence[],
+  ): Promise<void> {
+    const settle = waitFor.length > 0 && this.options.mutants?.skipMergeOnHandoff !== true;
+    await this.runControl(() => {
       if (this.retiredReason !== null) {
         return Promise.reject(new DinomoError('FENCED', `KN thread ${this.options.rank} retired`));
       }
       // Writes of the new epoch are newer than anything the previous owners wrote.
       if (epoch > this.epoch) this.epoch = epoch;
-      for (const slot of slots) this.deps.ownedSlots[slot] = SlotState.owned;
+      const owned = this.deps.ownedSlots;
+      for (const slot of slots) {
+        if (owned[slot] !== SlotState.owned) {
+          owned[slot] = settle ? SlotState.settling : SlotState.owned;
+        }
+      }
       return Promise.resolve();
     });
+    if (!settle) return;
+    for (const fence of waitFor) await this.waitMergedRetrying(fence);
+    const owned = this.deps.ownedSlots;
+    for (const slot of slots) if (owned[slot] === SlotState.settling) owned[slot] = SlotState.owned;
   }
 
-  private runControl(step: () => Promise<void>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  /** Waits until the DPM merged chain `fence.rank` through `fence.lsn`, across DPM restarts. */
+  private async waitMergedRetrying(fence: MergeFence): Promise<void> {
+    const retryUs = this.options.reconnectRetryUs ?? defaultReconnectRetryUs;
+    for (;;) {
+      if (this.retiredReason !== null) {
+        throw new DinomoError('FENCED', `KN thread ${this.options.rank} retired`);
+      }
+      try {
+        await this.deps.dpm.waitMerged(fence.rank, fence.lsn);
+        return;
+      } catch (err) {
+        const transient =
+          isDinomoError(err) && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
+        if (!transient) throw err;
+        await new Promise<void>((resolve) => this.deps.clock.setTimer(retryUs, resolve));
+      }
+    }
+  }
+
+  private runControl<T>(step: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       this.controls.push(() => step().then(resolve, reject));
       if (!this.draining) void this.drain();
     });

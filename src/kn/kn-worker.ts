@@ -93,10 +93,17 @@ async function main(): Promise<void> {
         ctx.reply(msg.replyTo, { rank: data.rank });
         return state;
       }
-      if (msg.type === 'release' || msg.type === 'acquire') {
-        if (msg.type === 'release') await thread.releaseSlots(msg.slots);
-        else await thread.acquireSlots(msg.slots, msg.epoch);
-        ctx.reply(msg.replyTo, { rank: data.rank });
+      if (msg.type === 'release') {
+        const lsn = await thread.releaseSlots(msg.slots);
+        ctx.reply(msg.replyTo, { rank: data.rank, lsn });
+        return state;
+      }
+      if (msg.type === 'acquire') {
+        // Answered once the previous owners' logs are merged; the actor takes messages meanwhile.
+        thread.acquireSlots(msg.slots, msg.epoch, msg.waitFor).then(
+          () => ctx.reply(msg.replyTo, { rank: data.rank }),
+          (err: unknown) => ctx.replyError(msg.replyTo, err),
+        );
         return state;
       }
       await thread.quiesce();

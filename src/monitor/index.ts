@@ -2,9 +2,11 @@
 export {
   initialReconfigState,
   reconfigStep,
+  type MergeFence,
   type ReconfigInput,
   type ReconfigOutput,
   type ReconfigState,
+  type SlotFence,
 } from './reconfiguration.js';
 export {
   FailureDetector,

@@ -8,8 +8,14 @@ import type { SlotMove } from '../routing/index.js';
  *
  *   release(S) to the old owner  ->  persist(epoch + 1, S -> new owner)  ->  acquire(S) to the new owner
  *
- * The old owner answers `released` only after the DPM merged its log through its tail, so the new
- * owner, which starts only after the epoch is persisted, finds every acknowledged write of S.
+ * The old owner answers `released` once it stopped serving S and committed its staged writes, with
+ * its chain's committed LSN; it does not wait for the merge. The step remembers that LSN as a merge
+ * fence on S until a new owner of S reports `acquired`, and every `acquire` of S carries the fences
+ * of S (`waitFor`). The new owner takes writes of S at once (they are in a newer epoch, so the merge,
+ * which orders by version, keeps them over the old owner's) and serves reads and deletes of S only
+ * after the DPM merged every fence's chain through its LSN; it answers `acquired` then. A fence
+ * outlives a new owner that fails before that (the next owner of S gets it too), and ends when the
+ * fenced rank fails over, because a failover merges the whole chain.
  *
  * A failed thread cannot release. When the caller reports `failed(r)`, the step asks for a failover
  * of r (the caller waits for r's lease to end, fences r at the DPM and has its chain merged through
@@ -27,11 +33,27 @@ export interface ReconfigState {
   failed: readonly number[];
   /** Ranks whose failover finished (fenced, chain merged): moves away from them skip the release. */
   failedOver: readonly number[];
+  /** Released slots whose old owner's log may not be merged yet (see the description above). */
+  fences: readonly SlotFence[];
+}
+
+/** Slots whose reads must wait until chain `rank` is merged through `lsn`. */
+export interface SlotFence {
+  rank: number;
+  lsn: number;
+  slots: readonly number[];
+}
+
+/** A merge a new owner waits for before it serves reads of the slots it acquires. */
+export interface MergeFence {
+  rank: number;
+  lsn: number;
 }
 
 export type ReconfigInput =
   | { type: 'move'; move: SlotMove }
-  | { type: 'released'; moveId: number }
+  /** `lsn`: the old owner's committed LSN when it stopped serving the slots. */
+  | { type: 'released'; moveId: number; lsn: number }
   | { type: 'persisted'; moveId: number }
   | { type: 'acquired'; moveId: number }
   | { type: 'failed'; rank: number }
@@ -42,11 +64,26 @@ export type ReconfigOutput =
   | { type: 'failover'; rank: number }
   | { type: 'release'; moveId: number; rank: number; slots: number[] }
   | { type: 'persist'; moveId: number; epoch: number; slots: number[]; owner: number }
-  | { type: 'acquire'; moveId: number; rank: number; slots: number[]; epoch: number }
+  | {
+      type: 'acquire';
+      moveId: number;
+      rank: number;
+      slots: number[];
+      epoch: number;
+      waitFor: MergeFence[];
+    }
   | { type: 'done'; moveId: number; epoch: number; move: SlotMove };
 
 export function initialReconfigState(epoch: number): ReconfigState {
-  return { epoch, nextMoveId: 1, queue: [], active: null, failed: [], failedOver: [] };
+  return {
+    epoch,
+    nextMoveId: 1,
+    queue: [],
+    active: null,
+    failed: [],
+    failedOver: [],
+    fences: [],
+  };
 }
 
 export function reconfigStep(
@@ -68,17 +105,49 @@ export function reconfigStep(
   // A report for a move that is not the active one, or for another phase, is stale: ignore it.
   if (active === null || input.moveId !== active.id) return { state, outputs: [] };
   const { move } = active;
-  if (input.type === 'released' && active.phase === 'releasing') return persistActive(state);
+  if (input.type === 'released' && active.phase === 'releasing') {
+    const fence: SlotFence = { rank: move.from, lsn: input.lsn, slots: move.slots };
+    return persistActive({ ...state, fences: [...state.fences, fence] });
+  }
   if (input.type === 'persisted' && active.phase === 'persisting') {
     const epoch = state.epoch + 1;
     if (isDown(state, move.to)) return finish({ ...state, epoch });
+    const acquire: ReconfigOutput = {
+      type: 'acquire',
+      moveId: active.id,
+      rank: move.to,
+      slots: move.slots,
+      epoch,
+      waitFor: fencesOf(state.fences, move.slots),
+    };
     return {
       state: { ...state, epoch, active: { ...active, phase: 'acquiring' } },
-      outputs: [{ type: 'acquire', moveId: active.id, rank: move.to, slots: move.slots, epoch }],
+      outputs: [acquire],
     };
   }
-  if (input.type === 'acquired' && active.phase === 'acquiring') return finish(state);
+  if (input.type === 'acquired' && active.phase === 'acquiring') {
+    // The new owner waited for every fence of these slots: they are lifted.
+    return finish({ ...state, fences: withoutSlots(state.fences, move.slots) });
+  }
   return { state, outputs: [] };
+}
+
+/** The merges (one per rank, the highest LSN) that fences on `slots` ask for. */
+function fencesOf(fences: readonly SlotFence[], slots: readonly number[]): MergeFence[] {
+  const wanted = new Set(slots);
+  const byRank = new Map<number, number>();
+  for (const fence of fences) {
+    if (!fence.slots.some((slot) => wanted.has(slot))) continue;
+    byRank.set(fence.rank, Math.max(byRank.get(fence.rank) ?? 0, fence.lsn));
+  }
+  return [...byRank].map(([rank, lsn]) => ({ rank, lsn }));
+}
+
+function withoutSlots(fences: readonly SlotFence[], slots: readonly number[]): SlotFence[] {
+  const lifted = new Set(slots);
+  return fences
+    .map((fence) => ({ ...fence, slots: fence.slots.filter((slot) => !lifted.has(slot)) }))
+    .filter((fence) => fence.slots.length > 0);
 }
 
 type Step = { state: ReconfigState; outputs: ReconfigOutput[] };
@@ -120,10 +189,12 @@ function membershipStep(
   }
   if (input.type === 'failed-over') {
     if (!state.failed.includes(rank)) return { state, outputs: [] };
+    // The failover merged the rank's chain through its commits, so its fences are lifted too.
     const next: ReconfigState = {
       ...state,
       failed: state.failed.filter((r) => r !== rank),
       failedOver: [...state.failedOver, rank],
+      fences: state.fences.filter((fence) => fence.rank !== rank),
     };
     if (active !== null && active.phase === 'releasing' && active.move.from === rank) {
       return persistActive(next);

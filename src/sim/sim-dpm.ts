@@ -77,7 +77,12 @@ export class SimDpm {
   private upValue = false;
   private pumpPending = false;
   private armed: CrashPoint | null = null;
-  private readonly stalls: Array<{ fromUs: number; toUs: number; extraUs: number }> = [];
+  private readonly stalls: Array<{
+    fromUs: number;
+    toUs: number;
+    extraUs: number;
+    rank: number | null;
+  }> = [];
   /** Called at every crash (the harness marks in-flight operations as crossing a fault). */
   onCrash: () => void = () => undefined;
 
@@ -97,6 +102,13 @@ export class SimDpm {
 
   get up(): boolean {
     return this.upValue;
+  }
+
+  /** True when the DPM is up and every chain is merged through its commits (no merge running). */
+  get allMerged(): boolean {
+    const core = this.service?.core;
+    if (!this.upValue || core === undefined) return false;
+    return core.runningCount === 0 && core.chainsNeedingMerge().length === 0;
   }
 
   get incarnation(): number {
@@ -125,7 +137,7 @@ export class SimDpm {
     if (this.pumpPending || !this.upValue) return;
     this.pumpPending = true;
     const incarnation = this.incarnationValue;
-    this.sim.schedule(this.taskDelay() >> 2, 'dpm-pump', () => {
+    this.sim.schedule(this.taskDelay(null) >> 2, 'dpm-pump', () => {
       this.pumpPending = false;
       if (incarnation === this.incarnationValue) this.service?.pump();
     });
@@ -200,9 +212,9 @@ export class SimDpm {
   private startService(): void {
     const incarnation = this.incarnationValue;
     const { mutants } = this.options;
-    const whileAlive = <T>(work: () => T): Promise<T> =>
+    const whileAlive = <T>(work: () => T, rank: number | null): Promise<T> =>
       new Promise<T>((resolve, reject) => {
-        this.sim.schedule(this.taskDelay(), 'dpm-task', () => {
+        this.sim.schedule(this.taskDelay(rank), 'dpm-task', () => {
           // A task of a crashed incarnation never reports: its manager is gone.
           if (incarnation !== this.incarnationValue) return;
           try {
@@ -214,8 +226,8 @@ export class SimDpm {
       });
     this.service = new DpmManagerService(this.region, {
       runMerge: (rank, maxEntries) =>
-        whileAlive(() => mergeChain(this.region, rank, maxEntries, mutants)),
-      runClean: (request) => whileAlive(() => cleanBlocks(this.region, request)),
+        whileAlive(() => mergeChain(this.region, rank, maxEntries, mutants), rank),
+      runClean: (request) => whileAlive(() => cleanBlocks(this.region, request), null),
       maxWaiters: 4096,
       mergeBatchEntries: this.options.mergeBatchEntries,
       maxConcurrentMerges: this.options.maxConcurrentMerges,
@@ -255,16 +267,24 @@ export class SimDpm {
     this.dirty.clear();
   }
 
-  /** Between `fromUs` and `toUs`, every DPM task takes `extraUs` longer (a busy or stalled DPM). */
-  addStall(fromUs: number, toUs: number, extraUs: number): void {
-    this.stalls.push({ fromUs, toUs, extraUs });
+  /**
+   * Between `fromUs` and `toUs`, every DPM task takes `extraUs` longer (a busy or stalled DPM), or
+   * with `rank`, only the merges of that chain (a slow merge worker: other chains overtake it).
+   */
+  addStall(fromUs: number, toUs: number, extraUs: number, rank: number | null = null): void {
+    this.stalls.push({ fromUs, toUs, extraUs, rank });
   }
 
-  private taskDelay(): number {
+  /** How long the next task (a merge of chain `rank`, or null for other work) takes. */
+  private taskDelay(rank: number | null): number {
     const { taskUsMin, taskUsMax } = this.options;
     const now = this.sim.nowUs();
     let extra = 0;
-    for (const s of this.stalls) if (now >= s.fromUs && now < s.toUs) extra += s.extraUs;
+    for (const s of this.stalls) {
+      if (now >= s.fromUs && now < s.toUs && (s.rank === null || s.rank === rank)) {
+        extra += s.extraUs;
+      }
+    }
     return taskUsMin + this.sim.random.int(taskUsMax - taskUsMin + 1) + extra;
   }
 }

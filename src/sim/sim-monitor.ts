@@ -147,7 +147,7 @@ export class SimMonitor {
         this.ask(
           output.rank,
           (t) => t.releaseSlots(output.slots),
-          () => this.feed({ type: 'released', moveId: output.moveId }),
+          (lsn) => this.feed({ type: 'released', moveId: output.moveId, lsn }),
         );
         return;
       }
@@ -157,7 +157,7 @@ export class SimMonitor {
       case 'acquire':
         this.ask(
           output.rank,
-          (t) => t.acquireSlots(output.slots, output.epoch),
+          (t) => t.acquireSlots(output.slots, output.epoch, output.waitFor),
           () => this.feed({ type: 'acquired', moveId: output.moveId }),
         );
         return;
@@ -215,7 +215,7 @@ export class SimMonitor {
    * steps are idempotent, and only the first completion counts. It goes to that incarnation only:
    * once it is replaced, retired or dead, its moves end through its failover instead.
    */
-  private ask(rank: number, step: (t: KnThread) => Promise<void>, done: () => void): void {
+  private ask<T>(rank: number, step: (t: KnThread) => Promise<T>, done: (value: T) => void): void {
     const target = this.knAt(rank);
     if (target === undefined) return;
     const current = (): boolean =>
@@ -223,10 +223,10 @@ export class SimMonitor {
       target.thread.retired === null &&
       !target.host.crashed;
     let answered = false;
-    const finish = (): void => {
+    const finish = (value: T): void => {
       if (answered) return;
       answered = true;
-      done();
+      done(value);
     };
     const attempt = (): void => {
       if (answered || !current()) return;
@@ -234,7 +234,7 @@ export class SimMonitor {
         if (!current()) return;
         target.host.run(() => {
           step(target.thread).then(
-            () => this.network.send(`kn${rank}`, monitorNode, finish),
+            (value) => this.network.send(`kn${rank}`, monitorNode, () => finish(value)),
             () => undefined,
           );
         });

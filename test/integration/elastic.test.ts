@@ -99,10 +99,15 @@ describe('elastic embedded cluster', () => {
     expect(failed, JSON.stringify([...errors])).toBe(0);
     expect(acked.size).toBeGreaterThan(100);
     await expectReadable(c, acked);
-    for (const m of [...added.moves, ...removed.moves]) expect(m.pauseMs).toBeGreaterThan(0);
+    for (const m of [...added.moves, ...removed.moves]) {
+      expect(m.pauseMs).toBeGreaterThan(0);
+      // Reads wait for the old owner's merge as well, writes do not.
+      expect(m.readPauseMs).toBeGreaterThanOrEqual(m.pauseMs);
+    }
     console.log(
-      `add: ${added.slotsMoved} slots in ${added.moves.length} moves, max pause ${added.maxPauseMs.toFixed(1)} ms; ` +
-        `remove: ${removed.slotsMoved} slots, max pause ${removed.maxPauseMs.toFixed(1)} ms`,
+      `add: ${added.slotsMoved} slots in ${added.moves.length} moves, max pause ${added.maxPauseMs.toFixed(1)} ms ` +
+        `(reads ${added.maxReadPauseMs.toFixed(1)} ms); remove: ${removed.slotsMoved} slots, ` +
+        `max pause ${removed.maxPauseMs.toFixed(1)} ms (reads ${removed.maxReadPauseMs.toFixed(1)} ms)`,
     );
   }, 60_000);
 

@@ -23,15 +23,73 @@ describe('reconfigStep (M-node slot moves)', () => {
     const { state, outputs } = run(
       initialReconfigState(7),
       { type: 'move', move },
-      { type: 'released', moveId: 1 },
+      { type: 'released', moveId: 1, lsn: 640 },
       { type: 'persisted', moveId: 1 },
       { type: 'acquired', moveId: 1 },
     );
     expect(outputs.map((o) => o.type)).toEqual(['release', 'persist', 'acquire', 'done']);
     expect(outputs[1]).toMatchObject({ epoch: 8, owner: 1, slots: [1, 2] });
-    expect(outputs[2]).toMatchObject({ rank: 1, epoch: 8 });
+    // The new owner serves reads once the old owner's chain is merged through its released LSN.
+    expect(outputs[2]).toMatchObject({ rank: 1, epoch: 8, waitFor: [{ rank: 0, lsn: 640 }] });
     expect(state.epoch).toBe(8);
     expect(state.active).toBeNull();
+    expect(state.fences).toEqual([]);
+  });
+
+  it('keeps a fence for the next owner when the new owner fails before it settled', () => {
+    const acquiring = run(
+      initialReconfigState(1),
+      { type: 'move', move: { slots: [4, 5], from: 0, to: 1 } },
+      { type: 'move', move: { slots: [5], from: 1, to: 2 } },
+      { type: 'released', moveId: 1, lsn: 900 },
+      { type: 'persisted', moveId: 1 },
+    );
+    expect(acquiring.state.fences).toEqual([{ rank: 0, lsn: 900, slots: [4, 5] }]);
+    // Thread 1 dies before it answered `acquired`: the move ends, and its failover releases slot 5.
+    const next = run(
+      acquiring.state,
+      { type: 'failed', rank: 1 },
+      { type: 'failed-over', rank: 1 },
+      { type: 'persisted', moveId: 2 },
+    );
+    // Thread 2 must still wait for thread 0's log, which nobody has waited for yet.
+    expect(next.outputs.at(-1)).toEqual({
+      type: 'acquire',
+      moveId: 2,
+      rank: 2,
+      slots: [5],
+      epoch: 3,
+      waitFor: [{ rank: 0, lsn: 900 }],
+    });
+    const done = run(next.state, { type: 'acquired', moveId: 2 });
+    expect(done.state.fences).toEqual([{ rank: 0, lsn: 900, slots: [4] }]);
+  });
+
+  it("asks one merge per rank, through its highest LSN, and lifts a failed-over rank's fences", () => {
+    const state: ReconfigState = {
+      ...initialReconfigState(1),
+      fences: [
+        { rank: 0, lsn: 100, slots: [1] },
+        { rank: 0, lsn: 300, slots: [2] },
+        { rank: 3, lsn: 50, slots: [2, 7] },
+        { rank: 4, lsn: 70, slots: [8] },
+      ],
+    };
+    const acquire = run(
+      state,
+      { type: 'move', move: { slots: [1, 2], from: 5, to: 6 } },
+      { type: 'released', moveId: 1, lsn: 10 },
+      { type: 'persisted', moveId: 1 },
+    ).outputs.at(-1);
+    expect(acquire).toMatchObject({
+      waitFor: [
+        { rank: 0, lsn: 300 },
+        { rank: 3, lsn: 50 },
+        { rank: 5, lsn: 10 },
+      ],
+    });
+    const over = run(state, { type: 'failed', rank: 0 }, { type: 'failed-over', rank: 0 });
+    expect(over.state.fences.map((f) => f.rank)).toEqual([3, 4]);
   });
 
   it('runs moves one at a time, in order, and ignores stale or out-of-phase reports', () => {
@@ -45,12 +103,12 @@ describe('reconfigStep (M-node slot moves)', () => {
     const ignored = run(
       first.state,
       { type: 'acquired', moveId: 1 },
-      { type: 'released', moveId: 2 },
+      { type: 'released', moveId: 2, lsn: 640 },
     );
     expect(ignored.outputs).toEqual([]);
     const rest = run(
       ignored.state,
-      { type: 'released', moveId: 1 },
+      { type: 'released', moveId: 1, lsn: 640 },
       { type: 'persisted', moveId: 1 },
       { type: 'acquired', moveId: 1 },
     );
@@ -109,7 +167,7 @@ describe('reconfigStep with failures', () => {
       initialReconfigState(1),
       { type: 'move', move },
       { type: 'move', move: { slots: [9], from: 1, to: 0 } },
-      { type: 'released', moveId: 1 },
+      { type: 'released', moveId: 1, lsn: 640 },
       { type: 'persisted', moveId: 1 },
     );
     expect(acquiring.outputs.at(-1)).toMatchObject({ type: 'acquire', rank: 1 });

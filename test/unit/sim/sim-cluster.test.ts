@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { Mutants } from '../../../src/config/mutants.js';
+import { IndexReader } from '../../../src/dpm/index-reader.js';
+import { LocalFabric } from '../../../src/fabric/index.js';
 import { SlotState } from '../../../src/kn/kn-thread.js';
+import { slotOfKey } from '../../../src/routing/index.js';
 import { SimCluster, Simulation } from '../../../src/sim/index.js';
+import { hashKey } from '../../../src/util/hash.js';
 
-function cluster(sim: Simulation, knThreads: number): SimCluster {
+function cluster(sim: Simulation, knThreads: number, mutants: Mutants = {}): SimCluster {
   return new SimCluster(sim, {
     knThreads,
     maxKnThreads: knThreads + 2,
@@ -29,8 +34,53 @@ function cluster(sim: Simulation, knThreads: number): SimCluster {
       maxConcurrentMerges: 2,
       tickUs: 500,
     },
-    mutants: {},
+    mutants,
   });
+}
+
+/** The value the DPM index holds for `key`, read past every cache. */
+function indexed(c: SimCluster, key: string): string | null {
+  const reader = new IndexReader(new LocalFabric(c.dpm.sab), c.dpm.region.geometry);
+  const bytes = Buffer.from(key);
+  return reader.lookup(bytes, hashKey(bytes)) ? Buffer.from(reader.value).toString() : null;
+}
+
+/**
+ * Moves the slot of `key` from thread 0 to thread 1 while thread 0's chain merges slowly, writing
+ * the key before the move and while the new owner waits for that merge. Returns what the client
+ * saw and the slot's state at the new owner when its write was acknowledged.
+ */
+async function moveWithSlowMerge(mutants: Mutants) {
+  const sim = new Simulation(5);
+  const c = cluster(sim, 2, mutants);
+  let started = false;
+  void c.start().then(() => (started = true));
+  await sim.run(limits, () => started);
+  // A key thread 0 owns.
+  let n = 0;
+  while (c.slotMap[slotOfKey(Buffer.from(`key${n}`))] !== 0) n++;
+  const key = `key${n}`;
+  const slot = slotOfKey(Buffer.from(key));
+  const kv = c.client();
+  const seen: { stateAtWrite: number; read: string | undefined; done: boolean } = {
+    stateAtWrite: -1,
+    read: undefined,
+    done: false,
+  };
+  void (async () => {
+    // Every merge of chain 0 takes 3 ms longer from now on: v1 stays in its log for a while.
+    c.dpm.addStall(sim.nowUs(), sim.nowUs() + 50_000, 3000, 0);
+    await kv.put(key, 'v1');
+    expect(c.moveSlot(slot, 1)).toBe(true);
+    await sim.run(limits, () => c.ownedSlots[1]?.[slot] === SlotState.settling);
+    await kv.put(key, 'v2');
+    seen.stateAtWrite = c.ownedSlots[1]?.[slot] ?? -1;
+    seen.read = (await kv.get(key))?.toString();
+    seen.done = true;
+  })();
+  await sim.run(limits, () => seen.done && !c.monitor.busy && c.dpm.allMerged);
+  expect(c.errors).toEqual([]);
+  return { ...seen, indexed: indexed(c, key), ownerState: c.ownedSlots[1]?.[slot] };
 }
 
 const limits = { untilUs: 5_000_000, maxEvents: 1_000_000 };
@@ -59,6 +109,24 @@ describe('SimCluster reconfiguration', () => {
     expectOneOwnerPerSlot(c);
     const counts = [0, 1, 2].map((r) => c.slotMap.filter((o) => o === r).length);
     expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(2);
+  });
+
+  it("a moved slot takes writes before the old owner's log is merged, and reads after", async () => {
+    const run = await moveWithSlowMerge({});
+    // The write was acknowledged while the new owner still waited for the old owner's merge.
+    expect(run.stateAtWrite).toBe(SlotState.settling);
+    expect(run.read).toBe('v2');
+    expect(run.ownerState).toBe(SlotState.owned);
+    // v1 reached the index after v2, and the merge kept the newer version.
+    expect(run.indexed).toBe('v2');
+  });
+
+  it('merging by arrival instead of version puts the older value back (the mergeByArrival mutant)', async () => {
+    const run = await moveWithSlowMerge({ mergeByArrival: true });
+    expect(run.stateAtWrite).toBe(SlotState.settling);
+    // The new owner still serves v2 from its cache, but the index went back to v1.
+    expect(run.read).toBe('v2');
+    expect(run.indexed).toBe('v1');
   });
 
   it('removing a thread moves all its slots to the others, and writes stay readable', async () => {
