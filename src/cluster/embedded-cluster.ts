@@ -2,7 +2,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
 import { fillOptions, type ClusterOptions, type FilledOptions } from '../config/index.js';
 import { readMapEpoch, writeSlotMap } from '../dpm/cluster-metadata.js';
-import { formatRegion, openRegion } from '../dpm/index.js';
+import { formatRegion, openFileRegion, openRegion, type FileRegion } from '../dpm/index.js';
 import { DinomoError } from '../errors/index.js';
 import { EmbeddedClient, KnChannel, LatencyFeedback, type KvClient } from '../client/index.js';
 import {
@@ -106,26 +106,38 @@ export class Cluster {
   /** Latencies of every request this cluster's clients completed: client feedback for the M-node. */
   private readonly feedback = new LatencyFeedback();
   private managerControl: PortDpmControl | null = null;
+  /** The file-backed region, when the cluster runs with a dataDir. */
+  private readonly file: FileRegion | null = null;
   private manager: WorkerHandle | null = null;
   /** The main thread's actor system: control traffic to KN threads (stop, ping) goes through it. */
   private readonly actors: ActorSystem;
   private state: 'starting' | 'running' | 'stopping' | 'stopped' | 'failed' = 'starting';
   private failure: string | null = null;
 
-  private constructor(options: FilledOptions, clock: Clock) {
+  private constructor(options: FilledOptions, clock: Clock, dataDir: string | undefined) {
     this.options = options;
     this.clock = clock;
     const ranks = options.kns * options.threadsPerKn;
     this.rankCapacity = options.maxKns * options.threadsPerKn;
-    this.region = new SharedArrayBuffer(options.regionBytes);
-    formatRegion(this.region, { blockBytes: options.blockBytes, chainCount: this.rankCapacity });
+    const format = { blockBytes: options.blockBytes, chainCount: this.rankCapacity };
+    let epoch = 1;
+    if (dataDir === undefined) {
+      this.region = new SharedArrayBuffer(options.regionBytes);
+      formatRegion(this.region, format);
+    } else {
+      this.file = openFileRegion(dataDir, options.regionBytes, format);
+      this.region = this.file.region;
+      // Writes of this run must be newer than every version the earlier runs left in the region.
+      const { metadataOffset } = openRegion(this.region).geometry;
+      if (this.file.reopened) epoch = readMapEpoch(new DataView(this.region), metadataOffset) + 1;
+    }
     this.slotMap = evenSlotMap(ranks);
     this.plannedOwners = Uint16Array.from(this.slotMap);
     writeSlotMap(
       new DataView(this.region),
       openRegion(this.region).geometry.metadataOffset,
       this.slotMap,
-      1,
+      epoch,
     );
     this.statsBuffer = new SharedArrayBuffer(threadStatsBytes(this.rankCapacity));
     this.actors = ActorSystem.start({ ...embeddedLocation(process.pid, 'main'), clock });
@@ -168,7 +180,7 @@ export class Cluster {
 
   /** Starts an embedded cluster. Bad options throw INVALID_OPTION (or NOT_SUPPORTED) and start nothing. */
   static async start(options?: ClusterOptions): Promise<Cluster> {
-    const cluster = new Cluster(fillOptions(options), systemClock);
+    const cluster = new Cluster(fillOptions(options), systemClock, options?.dataDir);
     try {
       await cluster.startWorkers();
     } catch (err) {
@@ -609,6 +621,7 @@ export class Cluster {
     ];
     await Promise.all(all.map((h) => h.terminate()));
     for (const t of this.threads) t.channel.close('CLOSED', 'the cluster was stopped');
+    this.file?.release();
   }
 }
 

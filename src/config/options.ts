@@ -51,7 +51,10 @@ export interface ClusterOptions {
   autoscale?: boolean;
   /** The scaling policy's thresholds and periods (src/monitor/policy.ts); defaults as the original. */
   policy?: PolicyOptions;
-  /** File-backed region directory (needs the native addon; not available yet). */
+  /**
+   * Directory of a file-backed region (needs the native addon): created and formatted when empty,
+   * reopened and recovered on the next start, so acknowledged writes survive the process.
+   */
   dataDir?: string;
   /** Engine mode: 'dinomo' (default); the baselines 'clover' and 'dinomo-n' are not available yet. */
   mode?: 'dinomo' | 'clover' | 'dinomo-n';
@@ -118,11 +121,11 @@ export function fillOptions(options: ClusterOptions = {}): FilledOptions {
   for (const name of Object.keys(options)) {
     if (!known.has(name)) throw new DinomoError('INVALID_OPTION', `unknown option "${name}"`);
   }
-  if (options.dataDir !== undefined) {
-    throw new DinomoError(
-      'NOT_SUPPORTED',
-      'options.dataDir needs the native addon, which is not built yet',
-    );
+  if (
+    options.dataDir !== undefined &&
+    (typeof options.dataDir !== 'string' || options.dataDir.length === 0)
+  ) {
+    throw new DinomoError('INVALID_OPTION', 'options.dataDir must be a non-empty directory path');
   }
   const o = { ...defaultOptions, ...options } as FilledOptions;
   if (options.maxKns === undefined) o.maxKns = defaultMaxKns(o);

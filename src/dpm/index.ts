@@ -4,6 +4,8 @@
  */
 import { workerScript } from '../util/worker-script.js';
 
+export { openFileRegion, type FileRegion } from './file-region.js';
+
 export * from './layout.js';
 export * from './log-entry.js';
 export {
