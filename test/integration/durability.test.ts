@@ -11,6 +11,9 @@ const skipWhy = pmemAvailable()
   ? ''
   : ' (SKIPPED: the native addon is not built; `npm run build:native` needs g++, make and python3)';
 
+// Said once per run, so a skipped native test never passes silently.
+if (skipWhy !== '') console.warn(`test/integration/durability.test.ts${skipWhy}`);
+
 const small = {
   kns: 1,
   threadsPerKn: 2,
