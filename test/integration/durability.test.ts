@@ -78,7 +78,8 @@ describe.skipIf(skipWhy !== '')(`file-backed region (dataDir)${skipWhy}`, () => 
   it('keeps every acknowledged write when the process is killed with SIGKILL', async () => {
     const dataDir = tempDir();
     const script = join(import.meta.dirname, '..', 'fixtures', 'durability-writer.mjs');
-    const child = spawn(process.execPath, [script, dataDir, '1000000'], {
+    const options = JSON.stringify({ ...small, dataDir });
+    const child = spawn(process.execPath, [script, options, '1000000'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const acked: number[] = [];
