@@ -127,25 +127,22 @@ export class Cluster {
     } else {
       this.file = openFileRegion(dataDir, options.regionBytes, format);
       this.region = this.file.region;
-      // Writes of this run must be newer than every version the earlier runs left in the region.
-      const { metadataOffset } = openRegion(this.region).geometry;
-      if (this.file.reopened) epoch = readMapEpoch(new DataView(this.region), metadataOffset) + 1;
+    }
+    const { metadataOffset } = openRegion(this.region).geometry;
+    // Writes of this run must be newer than every version the earlier runs left in the region.
+    if (this.file?.reopened === true) {
+      epoch = readMapEpoch(new DataView(this.region), metadataOffset) + 1;
     }
     this.slotMap = evenSlotMap(ranks);
     this.plannedOwners = Uint16Array.from(this.slotMap);
-    writeSlotMap(
-      new DataView(this.region),
-      openRegion(this.region).geometry.metadataOffset,
-      this.slotMap,
-      epoch,
-    );
+    writeSlotMap(new DataView(this.region), metadataOffset, this.slotMap, epoch);
     this.statsBuffer = new SharedArrayBuffer(threadStatsBytes(this.rankCapacity));
     this.actors = ActorSystem.start({ ...embeddedLocation(process.pid, 'main'), clock });
     this.monitor = new ElasticMonitor(
       {
         clock,
         region: this.region,
-        metadataOffset: openRegion(this.region).geometry.metadataOffset,
+        metadataOffset,
         slotMap: this.slotMap,
         release: async (rank, slots) => {
           const answer = await this.actors.ask<KnControlMessage, KnReleased>(

@@ -99,6 +99,11 @@ interface UncertainKey {
 
 const defaultReconnectRetryUs = 1000;
 
+/** A DPM request that failed because the DPM restarted or did not answer in time: try again. */
+function isTransient(err: unknown): boolean {
+  return isDinomoError(err) && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
+}
+
 /**
  * One KN thread's request handling (DESIGN.md section 5). Single-threaded: the worker delivers
  * request batches, this class answers reads at once and acknowledges writes after group commit.
@@ -171,11 +176,9 @@ export class KnThread {
       } catch (err) {
         // The DPM restarted or did not answer in time: take a fresh block once it is back. A fenced
         // incarnation (or a bug) gives up.
-        const transient =
-          isDinomoError(err) && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
-        if (!transient) throw err;
+        if (!isTransient(err)) throw err;
         this.log.abandonBlock();
-        await new Promise<void>((resolve) => this.deps.clock.setTimer(retryUs, resolve));
+        await this.sleepUs(retryUs);
         try {
           this.deps.fabric.reconnect();
         } catch {
@@ -426,12 +429,14 @@ export class KnThread {
         await this.deps.dpm.waitMerged(fence.rank, fence.lsn);
         return;
       } catch (err) {
-        const transient =
-          isDinomoError(err) && (err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT');
-        if (!transient) throw err;
-        await new Promise<void>((resolve) => this.deps.clock.setTimer(retryUs, resolve));
+        if (!isTransient(err)) throw err;
+        await this.sleepUs(retryUs);
       }
     }
+  }
+
+  private sleepUs(us: number): Promise<void> {
+    return new Promise<void>((resolve) => this.deps.clock.setTimer(us, resolve));
   }
 
   private runControl<T>(step: () => Promise<T>): Promise<T> {
@@ -708,7 +713,7 @@ export class KnThread {
         }
         // Whatever failed, the block just taken may belong to a DPM that died meanwhile: start over.
         this.noteSettle(this.log.abandonBlock());
-        await new Promise<void>((resolve) => this.deps.clock.setTimer(retryUs, resolve));
+        await this.sleepUs(retryUs);
       }
     }
     if (this.settleLsn !== null) this.log.releaseMergedThrough(this.settleLsn);

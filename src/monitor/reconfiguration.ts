@@ -37,17 +37,15 @@ export interface ReconfigState {
   fences: readonly SlotFence[];
 }
 
-/** Slots whose reads must wait until chain `rank` is merged through `lsn`. */
-export interface SlotFence {
-  rank: number;
-  lsn: number;
-  slots: readonly number[];
-}
-
 /** A merge a new owner waits for before it serves reads of the slots it acquires. */
 export interface MergeFence {
   rank: number;
   lsn: number;
+}
+
+/** Slots whose reads must wait until chain `rank` is merged through `lsn`. */
+export interface SlotFence extends MergeFence {
+  slots: readonly number[];
 }
 
 export type ReconfigInput =

@@ -15,7 +15,11 @@ export async function waitForMerges(cluster: Cluster, timeoutMs = 20_000): Promi
 
 /** Reads a key straight from the DPM index, as a one-sided reader would (bypassing every KN cache). */
 export function indexValue(cluster: Cluster, key: string): string | null {
-  const region = cluster.regionForTests;
+  return regionValue(cluster.regionForTests, key);
+}
+
+/** Reads a key straight from the index of a DPM region (null when it is not indexed). */
+export function regionValue(region: SharedArrayBuffer, key: string): string | null {
   const reader = new IndexReader(new LocalFabric(region), openRegion(region).geometry);
   const k = Buffer.from(key);
   return reader.lookup(k, hashKey(k)) ? Buffer.from(reader.value).toString() : null;

@@ -1,11 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Mutants } from '../../../src/config/mutants.js';
-import { IndexReader } from '../../../src/dpm/index-reader.js';
-import { LocalFabric } from '../../../src/fabric/index.js';
 import { SlotState } from '../../../src/kn/kn-thread.js';
 import { slotOfKey } from '../../../src/routing/index.js';
 import { SimCluster, Simulation } from '../../../src/sim/index.js';
-import { hashKey } from '../../../src/util/hash.js';
+import { regionValue } from '../../integration/helpers.js';
 
 function cluster(sim: Simulation, knThreads: number, mutants: Mutants = {}): SimCluster {
   return new SimCluster(sim, {
@@ -36,13 +34,6 @@ function cluster(sim: Simulation, knThreads: number, mutants: Mutants = {}): Sim
     },
     mutants,
   });
-}
-
-/** The value the DPM index holds for `key`, read past every cache. */
-function indexed(c: SimCluster, key: string): string | null {
-  const reader = new IndexReader(new LocalFabric(c.dpm.sab), c.dpm.region.geometry);
-  const bytes = Buffer.from(key);
-  return reader.lookup(bytes, hashKey(bytes)) ? Buffer.from(reader.value).toString() : null;
 }
 
 /**
@@ -80,7 +71,7 @@ async function moveWithSlowMerge(mutants: Mutants) {
   })();
   await sim.run(limits, () => seen.done && !c.monitor.busy && c.dpm.allMerged);
   expect(c.errors).toEqual([]);
-  return { ...seen, indexed: indexed(c, key), ownerState: c.ownedSlots[1]?.[slot] };
+  return { ...seen, indexed: regionValue(c.dpm.sab, key), ownerState: c.ownedSlots[1]?.[slot] };
 }
 
 const limits = { untilUs: 5_000_000, maxEvents: 1_000_000 };
