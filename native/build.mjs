@@ -22,6 +22,12 @@ const result = spawnSync(command[0], [...command.slice(1), ...args], {
 });
 if (result.status === 0) {
   console.log('dinomo: native addon built (native/build/Release)');
+  if (!existsSync(`${here}/build/Release/dinomo_fabric.node`)) {
+    console.warn(
+      'dinomo: the fabric part (libfabric) was skipped: its headers are missing. Multi-process\n' +
+        '  clusters need it: run `apt-get install -y libfabric-dev`, then `npm run build:native`.',
+    );
+  }
 } else {
   const why =
     result.error?.message ??

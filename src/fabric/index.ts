@@ -6,3 +6,6 @@
 export { newFabricCounters, type Fabric, type FabricCounters } from './fabric.js';
 export { LocalFabric } from './local-fabric.js';
 export { currentIncarnation, enterFenced, fenceRank, leaveFenced } from './fence.js';
+export { NativeFabric, type NativeFabricOptions } from './native-fabric.js';
+export { FabricHost, type FabricHostOptions } from './fabric-host.js';
+export type { FabricGrant } from './grant.js';
