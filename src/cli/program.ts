@@ -18,6 +18,7 @@ import {
 } from '../bench/index.js';
 import { isDinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
+import { addFabricBenchCommand } from './fabric-bench-command.js';
 import {
   FlagError,
   parseDemoFlags,
@@ -137,6 +138,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     )
     .addHelpText('after', triggerHelp())
     .action(async (flags: TriggerFlagValues) => setExitCode(await triggerCommand(flags, io)));
+  addFabricBenchCommand(program, io, setExitCode);
   return program;
 }
 

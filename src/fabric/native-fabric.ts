@@ -142,6 +142,20 @@ export class NativeFabric implements Fabric {
     this.endpoint.close();
   }
 
+  /**
+   * Runs `count` operations of one kind through this endpoint in a C loop, with no JavaScript between
+   * them, and returns the nanoseconds they took: the baseline the fabric benchmark sets the
+   * TypeScript calls against. Not counted in the counters.
+   */
+  nativeLoop(
+    op: 'read' | 'write' | 'cas' | 'faa',
+    offset: number,
+    length: number,
+    count: number,
+  ): number {
+    return callNative(() => this.endpoint.bench(op, offset, length, count));
+  }
+
   private connect(grant: FabricGrant): void {
     if (grant.provider !== this.grantValue.provider) {
       throw new DinomoError(
