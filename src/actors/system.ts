@@ -67,7 +67,11 @@ interface PendingAsk {
 export interface Transport {
   /** The system address of the other side. */
   readonly peer: string;
-  /** Sends one envelope; false if the transport is closed. Throws if the envelope cannot be encoded. */
+  /**
+   * Sends one envelope; false if the transport is closed. Throws DinomoError OVERLOADED when the
+   * transport holds too much unsent data to take more, and any other error if the envelope cannot
+   * be encoded.
+   */
   send(envelope: Envelope): boolean;
   close(): void;
 }
@@ -461,6 +465,8 @@ export class ActorSystem {
       if (route.send(envelope)) return undefined;
       return new DinomoError('CLOSED', `the transport to ${route.peer} is closed`);
     } catch (err) {
+      // A full transport is back-pressure, not a fault: the asker may retry later.
+      if (isDinomoError(err) && err.code === 'OVERLOADED') return err;
       const messageType = envelope.kind === 'msg' ? envelope.body.type : undefined;
       this.report({
         kind: 'transport',

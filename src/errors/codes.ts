@@ -43,6 +43,11 @@ export const ErrorCodes = {
     hint: 'A worker thread died; see the log and restart the cluster.',
   },
   INTERNAL: { retriable: false, hint: 'A bug in dinomo: please report it with the message.' },
+  // New codes go last: the position of a code is its wire number (errorCodeToWire).
+  UNAUTHORIZED: {
+    retriable: false,
+    hint: 'The peer did not prove it holds the cluster secret; give both sides the same secret.',
+  },
 } as const satisfies Record<string, { retriable: boolean; hint: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
