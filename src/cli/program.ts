@@ -18,6 +18,7 @@ import {
 } from '../bench/index.js';
 import { isDinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
+import { addDpmCommand } from './dpm-command.js';
 import { addFabricBenchCommand } from './fabric-bench-command.js';
 import {
   FlagError,
@@ -139,6 +140,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .addHelpText('after', triggerHelp())
     .action(async (flags: TriggerFlagValues) => setExitCode(await triggerCommand(flags, io)));
   addFabricBenchCommand(program, io, setExitCode);
+  addDpmCommand(program, io, setExitCode);
   return program;
 }
 
