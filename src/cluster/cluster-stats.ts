@@ -20,6 +20,13 @@ export interface ClusterStats {
     unmergedBytes: number;
   };
   cache: { bytesUsed: number; capacityBytes: number; values: number; shortcuts: number };
+  /**
+   * Flushes to a file-backed region's file (msync) with `durability: 'sync'`: `kn` by KN threads
+   * (at most one per group commit), `dpm` by the DPM and the M-node (merges, cleaning, allocation,
+   * failover, epochs). Both stay 0 with 'async'. `persists` counts the KN threads' persist calls,
+   * one per group commit in either mode.
+   */
+  flushes: { persists: number; kn: number; dpm: number };
   errors: number;
   kns: Array<{ id: number; threads: ThreadStats[] }>;
 }
@@ -39,6 +46,9 @@ export interface ThreadStats {
   cacheCapacityBytes: number;
   missCostRts: number;
   backpressureWaits: number;
+  /** Fabric persists (one per group commit) and those that flushed to the region's file. */
+  persists: number;
+  flushes: number;
 }
 
 function threadStats(view: Float64Array, rank: number): ThreadStats {
@@ -58,6 +68,8 @@ function threadStats(view: Float64Array, rank: number): ThreadStats {
     cacheCapacityBytes: s(ThreadStat.cacheCapacityBytes),
     missCostRts: s(ThreadStat.missCostRts),
     backpressureWaits: s(ThreadStat.backpressureWaits),
+    persists: s(ThreadStat.persists),
+    flushes: s(ThreadStat.flushes),
   };
 }
 
@@ -103,6 +115,7 @@ export function collectStats(
   region: SharedArrayBuffer,
   statsBuffer: SharedArrayBuffer,
   knThreads: ReadonlyArray<{ knId: number; rank: number }>,
+  dpmFlushes = 0,
 ): ClusterStats {
   const kns = new Map<number, ThreadStats[]>();
   const sum = {
@@ -117,6 +130,8 @@ export function collectStats(
     notFound: 0,
     missRts: 0,
     errors: 0,
+    persists: 0,
+    flushes: 0,
   };
   const cache = { bytesUsed: 0, capacityBytes: 0, values: 0, shortcuts: 0 };
   for (const { knId, rank } of knThreads) {
@@ -134,6 +149,8 @@ export function collectStats(
     sum.notFound += view[ThreadStat.notFound] as number;
     sum.missRts += view[ThreadStat.missRts] as number;
     sum.errors += view[ThreadStat.errors] as number;
+    sum.persists += t.persists;
+    sum.flushes += t.flushes;
     cache.bytesUsed += t.cacheBytesUsed;
     cache.capacityBytes += t.cacheCapacityBytes;
     cache.values += view[ThreadStat.cacheValues] as number;
@@ -153,6 +170,7 @@ export function collectStats(
     missCostRts: sum.miss === 0 ? 0 : sum.missRts / sum.miss,
     dpm: dpmSpace(region),
     cache,
+    flushes: { persists: sum.persists, kn: sum.flushes, dpm: dpmFlushes },
     errors: sum.errors,
     kns: [...kns].map(([id, threads]) => ({ id, threads })),
   };

@@ -39,6 +39,11 @@ export interface ElasticMonitorDeps {
   reachable(rank: number): boolean;
   /** The detector suspects `rank` (no heartbeat for suspectAfterUs). */
   onSuspect(rank: number): void;
+  /**
+   * Makes the slot map and epoch just written durable in the region's file (durability 'sync').
+   * Absent: the records are durable once written (a region in memory, or 'async').
+   */
+  flushMetadata?(): void;
 }
 
 export interface ElasticMonitorOptions {
@@ -147,8 +152,9 @@ export class ElasticMonitor {
         return;
       }
       case 'persist':
-        this.persist(output.slots, output.owner, output.epoch);
-        this.later({ type: 'persisted', moveId: output.moveId });
+        this.persist(output.slots, output.owner, output.epoch, () =>
+          this.later({ type: 'persisted', moveId: output.moveId }),
+        );
         return;
       case 'acquire': {
         const pending = this.moves.get(output.moveId);
@@ -209,9 +215,24 @@ export class ElasticMonitor {
     this.deps.clock.setTimer(waitUs + 1, attempt);
   }
 
-  /** Writes the owners and the epoch into the DPM's cluster metadata, then publishes the map. */
-  private persist(slots: readonly number[], owner: number, epoch: number): void {
+  /**
+   * Writes the owners and the epoch into the DPM's cluster metadata, then publishes the map. With
+   * durability 'sync' the records are flushed before anyone acts on them: a KN thread that writes in
+   * the new epoch must never have entries in the file under an epoch the file does not record, or a
+   * restart after an OS crash would reuse that epoch and its writes could lose to older ones. A
+   * failed flush is retried after retryUs; the move waits meanwhile.
+   */
+  private persist(slots: readonly number[], owner: number, epoch: number, done: () => void): void {
+    if (this.stopped) return;
     writeSlotOwners(new DataView(this.deps.region), this.deps.metadataOffset, slots, owner, epoch);
+    try {
+      this.deps.flushMetadata?.();
+    } catch (err) {
+      console.error(`dinomo: cannot flush epoch ${epoch} to the region's file; retrying:`, err);
+      this.deps.clock.setTimer(this.options.retryUs, () => this.persist(slots, owner, epoch, done));
+      return;
+    }
     for (const slot of slots) this.deps.slotMap[slot] = owner;
+    done();
   }
 }

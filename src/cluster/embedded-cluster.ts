@@ -2,7 +2,20 @@ import { MessageChannel } from 'node:worker_threads';
 import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
 import { fillOptions, type ClusterOptions, type FilledOptions } from '../config/index.js';
 import { readMapEpoch, writeSlotMap } from '../dpm/cluster-metadata.js';
-import { formatRegion, openFileRegion, openRegion, type FileRegion } from '../dpm/index.js';
+import {
+  fenceTableOffset,
+  formatRegion,
+  openFileRegion,
+  openRegion,
+  type FileRegion,
+} from '../dpm/index.js';
+import {
+  fileRegionFlush,
+  newFlushCounter,
+  noFlush,
+  readFlushCounter,
+  type RegionFlush,
+} from '../dpm/region-flush.js';
 import { DinomoError } from '../errors/index.js';
 import { EmbeddedClient, KnChannel, LatencyFeedback, type KvClient } from '../client/index.js';
 import {
@@ -108,6 +121,8 @@ export class Cluster {
   private managerControl: PortDpmControl | null = null;
   /** The file-backed region, when the cluster runs with a dataDir. */
   private readonly file: FileRegion | null = null;
+  /** Flushes of DPM-side state (manager, merge and cleaning tasks, M-node metadata) with 'sync'. */
+  private readonly dpmFlushes = newFlushCounter();
   private manager: WorkerHandle | null = null;
   /** The main thread's actor system: control traffic to KN threads (stop, ping) goes through it. */
   private readonly actors: ActorSystem;
@@ -136,6 +151,23 @@ export class Cluster {
     this.slotMap = evenSlotMap(ranks);
     this.plannedOwners = Uint16Array.from(this.slotMap);
     writeSlotMap(new DataView(this.region), metadataOffset, this.slotMap, epoch);
+    // With durability 'sync', the region the workers start from (recovered, with this run's epoch)
+    // is in the file before any of them writes; later, the M-node flushes each epoch it records.
+    let flushMetadata: RegionFlush = noFlush;
+    if (this.file !== null && options.durability === 'sync') {
+      try {
+        fileRegionFlush(this.region, this.dpmFlushes)();
+      } catch (err) {
+        this.file.release();
+        throw err;
+      }
+      flushMetadata = fileRegionFlush(
+        this.region,
+        this.dpmFlushes,
+        metadataOffset,
+        fenceTableOffset(metadataOffset) - metadataOffset,
+      );
+    }
     this.statsBuffer = new SharedArrayBuffer(threadStatsBytes(this.rankCapacity));
     this.actors = ActorSystem.start({ ...embeddedLocation(process.pid, 'main'), clock });
     this.monitor = new ElasticMonitor(
@@ -165,6 +197,7 @@ export class Cluster {
         },
         reachable: (rank) => this.threads[rank]?.state === 'live',
         onSuspect: (rank) => this.declareFailed(rank),
+        flushMetadata,
       },
       {
         leaseUs: options.leaseMs * 1000,
@@ -226,7 +259,12 @@ export class Cluster {
   }
 
   stats(): ClusterStats {
-    return collectStats(this.region, this.statsBuffer, this.threads);
+    return collectStats(
+      this.region,
+      this.statsBuffer,
+      this.threads,
+      readFlushCounter(this.dpmFlushes),
+    );
   }
 
   /** @internal The DPM region, for tests that inspect the index and logs directly. */
@@ -348,7 +386,12 @@ export class Cluster {
     this.manager = new WorkerHandle(
       workerScript(import.meta.url, '../dpm/dpm-manager-worker.js'),
       'dpm-manager',
-      { region: this.region, mergeThreads: this.options.mergeThreads },
+      {
+        region: this.region,
+        mergeThreads: this.options.mergeThreads,
+        durability: this.options.durability,
+        flushCounter: this.dpmFlushes,
+      },
       [],
       onDeath,
     );
@@ -569,6 +612,7 @@ export class Cluster {
       inflightMax: o.inflightMaxPerThread,
       controlTimeoutMs: o.requestTimeoutMs,
       heartbeatMs: o.heartbeatMs,
+      durability: o.durability,
       managerPort: port1,
       controlPort: control.port2,
       mainPid: process.pid,

@@ -56,6 +56,14 @@ export interface ClusterOptions {
    * reopened and recovered on the next start, so acknowledged writes survive the process.
    */
   dataDir?: string;
+  /**
+   * When an acknowledged write is durable. 'async' (default): in the region below its commit offset,
+   * so with a dataDir it survives the death of any process, and reaches the file when the OS writes
+   * it back. 'sync': also flushed to the file (msync) before the acknowledgement, so it survives an
+   * OS crash or power loss too; the DPM then flushes its own updates where recovery needs them
+   * (docs/architecture.md, "Durability"). 'sync' needs a dataDir.
+   */
+  durability?: 'async' | 'sync';
   /** Engine mode: 'dinomo' (default); the baselines 'clover' and 'dinomo-n' are not available yet. */
   mode?: 'dinomo' | 'clover' | 'dinomo-n';
 }
@@ -84,6 +92,7 @@ export const defaultOptions: FilledOptions = {
   suspectAfterMs: 2000,
   autoscale: false,
   policy: {},
+  durability: 'async',
   mode: 'dinomo',
 };
 
@@ -128,6 +137,19 @@ export function fillOptions(options: ClusterOptions = {}): FilledOptions {
     throw new DinomoError('INVALID_OPTION', 'options.dataDir must be a non-empty directory path');
   }
   const o = { ...defaultOptions, ...options } as FilledOptions;
+  if (o.durability !== 'async' && o.durability !== 'sync') {
+    throw new DinomoError(
+      'INVALID_OPTION',
+      `options.durability must be 'async' or 'sync', got ${JSON.stringify(o.durability)}`,
+    );
+  }
+  if (o.durability === 'sync' && options.dataDir === undefined) {
+    throw new DinomoError(
+      'INVALID_OPTION',
+      "options.durability 'sync' needs dataDir: a region in plain memory has nothing to flush to; " +
+        "give a dataDir or use durability 'async'",
+    );
+  }
   if (options.maxKns === undefined) o.maxKns = defaultMaxKns(o);
   if (o.mode !== 'dinomo') {
     throw new DinomoError(

@@ -1,6 +1,7 @@
 import { DinomoError } from '../errors/index.js';
 import { assert } from '../util/assert.js';
 import { Block, BlockState, Chain, blockMagic, cleanerChainRank, lsnOf } from './layout.js';
+import { noFlush, type RegionFlush } from './region-flush.js';
 import {
   blockIndexOf,
   chainRecordOffset,
@@ -25,6 +26,8 @@ export interface AllocatorOptions {
    * though most of it is dead. Default 0.
    */
   cleanerReserve?: number;
+  /** The region's flush barrier (durability 'sync'; see allocate). Default: none. */
+  flush?: RegionFlush;
 }
 
 /** lsnOf keeps blockSeq * 2^32 below 2^53, so a chain may use 2^21 block sequence numbers. */
@@ -34,18 +37,32 @@ export const blockSeqLimit = 2 ** 21;
  * Hands out log blocks. Owned by the single DPM manager, so it needs no lock of its own; it races only
  * with merges, which touch different fields (see allocate). Freed blocks are reused in FIFO order, so
  * a block stays free as long as possible before its generation is bumped and it is written again.
+ *
+ * With durability 'sync' (a `flush` barrier), reusing a block follows three rules in the region's
+ * file as well as in memory: whatever made the block free (the index updates that killed its last
+ * entry, the cleaner's repoints, its chain moving past it) is flushed before its header is rewritten;
+ * the new header is flushed before a chain links to the block; and the link is flushed before the
+ * block is handed out, since the KN thread acknowledges writes in it from then on. Allocation happens
+ * once per log block, so these few flushes are rare.
  */
 export class BlockAllocator {
   private readonly region: Region;
   private readonly ring: Int32Array;
   private readonly isFree: Uint8Array;
   private readonly reserve: number;
+  private readonly flush: RegionFlush;
+  /**
+   * True when blocks were freed since the last flush: the next reuse flushes first. It starts true,
+   * because nothing says the free states this allocator starts from were flushed.
+   */
+  private freedSinceFlush = true;
   private head = 0;
   private count = 0;
 
   constructor(region: Region, options: AllocatorOptions = {}) {
     this.region = region;
     this.reserve = options.cleanerReserve ?? 0;
+    this.flush = options.flush ?? noFlush;
     assert(
       Number.isInteger(this.reserve) &&
         this.reserve >= 0 &&
@@ -102,6 +119,7 @@ export class BlockAllocator {
     }
     const block = this.popFree();
     this.stampHeader(block, rank, seq, BlockState.chain);
+    this.flushNow();
     view.setUint32(chain + Chain.nextBlockSeq, seq + 1, true);
     const tail = loadU64(this.region, chain + Chain.tailBlock);
     if (loadU64(this.region, chain + Chain.headBlock) === 0) {
@@ -113,6 +131,7 @@ export class BlockAllocator {
       storeU64(this.region, chain + Chain.tailBlock, block);
     }
     Atomics.add(this.region.i32, (chain + Chain.blocksInChain) / 4, 1);
+    this.flushNow();
     return block;
   }
 
@@ -141,6 +160,8 @@ export class BlockAllocator {
       throw new DinomoError('REGION_FULL', 'no free log block for the cleaner');
     }
     const block = this.popFree();
+    // No flush after the header: nothing in the file points at a cleaner block until the cleaner
+    // has flushed its copies and this header with them (cleaner.ts).
     this.stampHeader(block, cleanerChainRank, seq >>> 0, BlockState.cleanerOpen);
     return block;
   }
@@ -153,6 +174,7 @@ export class BlockAllocator {
         'released blocks are free',
       );
       this.push(blockIndexOf(this.region.geometry, block));
+      this.freedSinceFlush = true;
     }
   }
 
@@ -165,13 +187,20 @@ export class BlockAllocator {
     };
   }
 
+  /** Takes a free block; flushes first when a block was freed since the last flush. */
   private popFree(): number {
+    if (this.freedSinceFlush) this.flushNow();
     const block = this.region.geometry.blocksOffset + this.pop() * this.region.geometry.blockBytes;
     assert(
       loadU32(this.region, block + Block.state) === BlockState.free,
       'allocated blocks are free',
     );
     return block;
+  }
+
+  private flushNow(): void {
+    this.flush();
+    this.freedSinceFlush = false;
   }
 
   private stampHeader(block: number, rank: number, seq: number, state: number): void {

@@ -22,21 +22,10 @@ export interface LiveCountMismatch {
  */
 export function checkLiveCounts(region: Region): LiveCountMismatch[] {
   const g = region.geometry;
-  const entries = new Uint32Array(g.blockCount);
-  const bytes = new Float64Array(g.blockCount);
   const mismatches: LiveCountMismatch[] = [];
   const writer = new IndexWriter(region);
   writer.withLock(() => {
-    writer.forEachIndexed((entryOffset) => {
-      const i = blockIndexOf(g, entryOffset);
-      entries[i] = (entries[i] as number) + 1;
-      bytes[i] =
-        (bytes[i] as number) +
-        entryBytes(
-          region.view.getUint16(entryOffset + Entry.keyLen, true),
-          region.view.getUint32(entryOffset + Entry.valueLen, true),
-        );
-    });
+    const { entries, bytes } = countIndexedEntries(region, writer);
     for (let i = 0; i < g.blockCount; i++) {
       const block = g.blocksOffset + i * g.blockBytes;
       const state = loadU32(region, block + Block.state);
@@ -51,4 +40,28 @@ export function checkLiveCounts(region: Region): LiveCountMismatch[] {
     }
   });
   return mismatches;
+}
+
+/** Live entries and bytes per block index, as the index says: one per slot. */
+export interface IndexedCounts {
+  entries: Uint32Array;
+  bytes: Float64Array;
+}
+
+/** Counts what the index points to in each block; the caller holds `writer`'s lock. */
+export function countIndexedEntries(region: Region, writer: IndexWriter): IndexedCounts {
+  const g = region.geometry;
+  const entries = new Uint32Array(g.blockCount);
+  const bytes = new Float64Array(g.blockCount);
+  writer.forEachIndexed((entryOffset) => {
+    const i = blockIndexOf(g, entryOffset);
+    entries[i] = (entries[i] as number) + 1;
+    bytes[i] =
+      (bytes[i] as number) +
+      entryBytes(
+        region.view.getUint16(entryOffset + Entry.keyLen, true),
+        region.view.getUint32(entryOffset + Entry.valueLen, true),
+      );
+  });
+  return { entries, bytes };
 }

@@ -2,6 +2,7 @@ import { assert } from '../util/assert.js';
 import { IndexWriter } from './index-writer.js';
 import { Block, BlockState, blockMagic, cleanerChainRank, commitSealedBit } from './layout.js';
 import { Entry, EntryOp, entryBytes, entryIsValid, writeEntry } from './log-entry.js';
+import { noFlush, type RegionFlush } from './region-flush.js';
 import { loadU32, storeU32, type Region } from './region.js';
 
 /**
@@ -19,6 +20,12 @@ import { loadU32, storeU32, type Region } from './region.js';
  *  3. Under the lock again: repoint each slot at its copy, but only if it still points at the
  *     original (a merge may have replaced the key meanwhile; that copy is then dead and not live).
  * The lock is held per batch, not per block, so merges wait at most one batch.
+ *
+ * With durability 'sync', step 2 ends with a flush: the copies and the destination's commit word are
+ * in the region's file before any slot can point at them there. The victim needs no flush before it
+ * is freed: reusing a block flushes first (block-allocator.ts), and recovery recomputes every block's
+ * state from the index (repairBlockStates), so a victim marked free in the file while the file's
+ * index still points into it is merged again, not reused.
  */
 
 /** A block the manager wants cleaned: its generation when picked and where a previous task stopped. */
@@ -75,6 +82,7 @@ export function cleanBlocks(
   region: Region,
   request: CleanRequest,
   hooks: CleanHooks = {},
+  flush: RegionFlush = noFlush,
 ): CleanResult {
   assert(request.batchEntries > 0, 'a cleaning batch looks at one entry or more');
   const result: CleanResult = {
@@ -93,7 +101,7 @@ export function cleanBlocks(
       result.victims.push({ ...victim, state: 'partial' });
       continue;
     }
-    result.victims.push(cleanVictim(region, writer, dest, victim, request, hooks, result));
+    result.victims.push(cleanVictim(region, writer, dest, victim, request, hooks, result, flush));
   }
   return result;
 }
@@ -111,6 +119,7 @@ function cleanVictim(
   request: CleanRequest,
   hooks: CleanHooks,
   result: CleanResult,
+  flush: RegionFlush,
 ): VictimOutcome {
   const block = victim.block;
   if (!writer.withLock(() => claimVictim(region, victim))) return { ...victim, state: 'skipped' };
@@ -118,7 +127,7 @@ function cleanVictim(
   let state: VictimState;
   let completed = false;
   try {
-    state = copyLiveEntries(region, writer, dest, scan, request, hooks, result);
+    state = copyLiveEntries(region, writer, dest, scan, request, hooks, result, flush);
     completed = true;
   } finally {
     // Let go of the victim even if the copy threw, so it is not left claimed.
@@ -140,12 +149,14 @@ function copyLiveEntries(
   request: CleanRequest,
   hooks: CleanHooks,
   result: CleanResult,
+  flush: RegionFlush,
 ): VictimState {
   while (scan.cursor < scan.end) {
     const batch = writer.withLock(() => scan.planBatch(writer, dest, request.batchEntries));
     const copies = dest.copyAll(batch.sources, scan);
     if (copies.length > 0) {
       dest.publish();
+      flush();
       hooks.afterCopy?.();
       writer.withLock(() => repointAll(region, writer, batch.sources, copies, result));
       dest.markIndexed();

@@ -8,6 +8,7 @@ import type { MergeResult } from './merge.js';
 import type { Mutants } from '../config/mutants.js';
 import { currentIncarnation, fenceRank } from '../fabric/fence.js';
 import { recoverChain, sealChain, type ChainRecovery } from './recovery.js';
+import { noFlush, type RegionFlush } from './region-flush.js';
 import { chainRecordOffset, fenceWordOffset, loadU32, loadU64, type Region } from './region.js';
 
 export interface ManagerCoreOptions {
@@ -20,6 +21,11 @@ export interface ManagerCoreOptions {
    * free space. Default 1, or 0 for a region formatted with no block to spare (two per chain).
    */
   cleanerReserveBlocks?: number;
+  /**
+   * The region's flush barrier (durability 'sync'): allocation flushes before a block is reused and
+   * handed out (block-allocator.ts), a failover before it is answered. Default: none.
+   */
+  flush?: RegionFlush;
 }
 
 export interface AllocResult {
@@ -65,6 +71,7 @@ export class DpmManagerCore<T> {
   readonly allocator: BlockAllocator;
   readonly cleaner: CleanerPlanner;
   private readonly region: Region;
+  private readonly flush: RegionFlush;
   private readonly maxWaiters: number;
   private readonly waiters = new Map<number, Waiter<T>[]>();
   private waiterCount = 0;
@@ -79,10 +86,11 @@ export class DpmManagerCore<T> {
   constructor(region: Region, options: ManagerCoreOptions) {
     assert(options.maxWaiters > 0, 'maxWaiters is positive');
     this.region = region;
+    this.flush = options.flush ?? noFlush;
     this.maxWaiters = options.maxWaiters;
     const { blockCount, chainCount } = region.geometry;
     const cleanerReserve = options.cleanerReserveBlocks ?? Math.min(1, blockCount - 2 * chainCount);
-    this.allocator = new BlockAllocator(region, { cleanerReserve });
+    this.allocator = new BlockAllocator(region, { cleanerReserve, flush: this.flush });
     this.cleaner = new CleanerPlanner(region, this.allocator, options.cleaner);
   }
 
@@ -111,6 +119,8 @@ export class DpmManagerCore<T> {
    * writes fail from now on, and a restart opens with the returned incarnation), cuts torn tails off its chain and seals it. The
    * caller then waits until the chain is merged through `endLsn`. No merge task may be running on
    * the chain (the caller retries once it finished). The `noFencing` mutant skips the fence.
+   * With durability 'sync' the fence and the cut are flushed before this returns, so the region's
+   * file records the failover before the M-node acts on it.
    */
   prepareFailover(
     rank: number,
@@ -126,6 +136,7 @@ export class DpmManagerCore<T> {
         ? currentIncarnation(words, index)
         : fenceRank(words, index, failedIncarnation);
     const recovery = recoverChain(this.region, rank, mutants);
+    this.flush();
     this.stalled.delete(rank);
     this.cleaner.markDirty();
     return { ...recovery, incarnation };

@@ -6,6 +6,7 @@ import type { CleanRequest, CleanResult } from './cleaner.js';
 import { DpmManagerCore, type WaiterReport } from './dpm-manager-core.js';
 import type { DpmToKnMessage, KnToDpmMessage } from './dpm-protocol.js';
 import type { MergeResult } from './merge.js';
+import type { RegionFlush } from './region-flush.js';
 import type { Region } from './region.js';
 
 /** Where to answer a request: the KN thread's port and its request id. */
@@ -27,6 +28,11 @@ export interface ManagerServiceOptions {
   cleanerReserveBlocks?: number;
   /** Deliberate protocol breaks for the linearizability suite (src/config/mutants.ts). */
   mutants?: Mutants;
+  /**
+   * The manager thread's flush barrier for durability 'sync' (block allocation, failover; see
+   * DpmManagerCore). Merge and cleaning tasks flush in their own threads (merge-task.ts).
+   */
+  flush?: RegionFlush;
 }
 
 /** An alloc request waiting for cleaning (or merges) to free a block. */
@@ -58,6 +64,7 @@ export class DpmManagerService {
       ...(options.cleanerReserveBlocks === undefined
         ? {}
         : { cleanerReserveBlocks: options.cleanerReserveBlocks }),
+      ...(options.flush === undefined ? {} : { flush: options.flush }),
     });
   }
 

@@ -16,7 +16,8 @@ import type {
 import { Superblock } from './layout.js';
 import type { CleanResult } from './cleaner.js';
 import type { MergeResult } from './merge.js';
-import type { CleanTaskInput, MergeTaskInput } from './merge-task.js';
+import type { CleanTaskInput, MergeTaskInput, TaskRegion } from './merge-task.js';
+import { fileRegionFlush, newFlushCounter } from './region-flush.js';
 import { openRegion } from './region.js';
 
 /** How often an idle manager re-checks the chains even without a doorbell (missed rings, stalls). */
@@ -51,14 +52,22 @@ function main(port: MessagePort): void {
     minThreads: threads + 1,
     maxThreads: threads + 1,
   });
+  // With durability 'sync' the manager flushes in this thread, and every task in its own (the
+  // counter in the task input tells it to); see docs/architecture.md, "Durability".
+  const sync = data.durability === 'sync';
+  const flushCounter = data.flushCounter ?? newFlushCounter();
+  const taskRegion: TaskRegion = sync
+    ? { region: data.region, flushCounter }
+    : { region: data.region };
   const service = new DpmManagerService(region, {
     runMerge: (rank, maxEntries) =>
-      pool.run({ region: data.region, rank, maxEntries }) as Promise<MergeResult>,
+      pool.run({ ...taskRegion, rank, maxEntries }) as Promise<MergeResult>,
     runClean: (request) =>
-      pool.run({ region: data.region, ...request }, { name: 'cleanTask' }) as Promise<CleanResult>,
+      pool.run({ ...taskRegion, ...request }, { name: 'cleanTask' }) as Promise<CleanResult>,
     maxWaiters: data.maxWaiters ?? 4096,
     mergeBatchEntries: data.mergeBatchEntries ?? 4096,
     maxConcurrentMerges: threads,
+    ...(sync ? { flush: fileRegionFlush(data.region, flushCounter) } : {}),
   });
   let stopped = false;
   const doorbellIndex = Superblock.doorbell / 4;

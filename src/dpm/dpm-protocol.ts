@@ -51,4 +51,12 @@ export interface DpmManagerWorkerData {
   maxWaiters?: number;
   /** Most entries one merge task applies while holding the index lock (default 4096). */
   mergeBatchEntries?: number;
+  /**
+   * 'sync': the region is file-backed, and the manager and its merge and cleaning tasks flush it
+   * where recovery needs their updates in the file (docs/architecture.md, "Durability"). Default
+   * 'async': no flushes.
+   */
+  durability?: 'async' | 'sync';
+  /** Counts the flushes of the manager and its tasks (region-flush.ts, newFlushCounter). */
+  flushCounter?: SharedArrayBuffer;
 }

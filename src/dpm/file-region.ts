@@ -10,7 +10,12 @@ import {
 import { join } from 'node:path';
 import { DinomoError, isDinomoError } from '../errors/index.js';
 import { pmemAddon } from '../util/native-addon.js';
-import { recoverRegion, type RecoveryReport } from './recovery.js';
+import {
+  recoverRegion,
+  repairBlockStates,
+  type BlockRepairReport,
+  type RecoveryReport,
+} from './recovery.js';
 import { fenceWordOffset, formatRegion, openRegion, type FormatOptions } from './region.js';
 
 /** A DPM region mapped from a file in a data directory (native addon, pmem part). */
@@ -20,6 +25,8 @@ export interface FileRegion {
   /** True when the file held a region from an earlier run (it was recovered), false when formatted now. */
   reopened: boolean;
   recovery: RecoveryReport | null;
+  /** What recovery set right in the block headers (recovery.ts, repairBlockStates), when reopened. */
+  repair: BlockRepairReport | null;
   /** Gives the data directory up (removes its lock); the mapping ends when the last thread drops it. */
   release(): void;
 }
@@ -29,8 +36,9 @@ const lockFile = 'LOCK';
 
 /**
  * Opens the region in `dataDir`, or formats a new one there. A region from an earlier run is
- * recovered (torn tails cut by checksum, commit offsets checked, chains sealed; the DPM manager then
- * merges what is unmerged) and its fence words are reset, since no writer of that run is alive. The
+ * recovered (torn tails cut by checksum, commit offsets checked, chains sealed, block states and
+ * live counts recomputed from the chains and the index; the DPM manager then merges what is
+ * unmerged) and its fence words are reset, since no writer of that run is alive. The
  * directory is locked for this process: a second cluster on it would corrupt the region.
  */
 export function openFileRegion(
@@ -62,7 +70,7 @@ export function openFileRegion(
     if (!existed || new DataView(region).getUint32(0, true) === 0 || isUnformatted(region)) {
       formatRegion(region, format);
       pmem.flush(region, 0, regionBytes);
-      return { region, path, reopened: false, recovery: null, release };
+      return { region, path, reopened: false, recovery: null, repair: null, release };
     }
     const opened = openRegion(region);
     if (opened.geometry.blockBytes !== format.blockBytes) {
@@ -79,10 +87,11 @@ export function openFileRegion(
       );
     }
     const recovery = recoverRegion(opened);
+    const repair = repairBlockStates(opened);
     for (let rank = 0; rank < opened.geometry.chainCount; rank++) {
       Atomics.store(opened.i32, fenceWordOffset(opened, rank) / 4, 0);
     }
-    return { region, path, reopened: true, recovery, release };
+    return { region, path, reopened: true, recovery, repair, release };
   } catch (err) {
     release();
     throw err;

@@ -8,6 +8,7 @@ import {
 } from './index-format.js';
 import { IndexBucket, IndexHeader } from './layout.js';
 import { Entry } from './log-entry.js';
+import { noFlush, type RegionFlush } from './region-flush.js';
 import { getU64, setU64, type Region } from './region.js';
 
 /**
@@ -27,8 +28,16 @@ import { getU64, setU64, type Region } from './region.js';
  *     stalled between its descriptor and bucket reads then finds version words that do not match.
  * Returns the new table, or null, having published nothing, when the other half has no room for it
  * (then the writer falls back to overflow buckets in the current half).
+ *
+ * With `flush` (durability 'sync') the same order holds in the region's file: the new table is
+ * flushed before the descriptor is stored, and the descriptor before the old buckets are retired,
+ * so after an OS crash the file's descriptor names a complete table whose buckets are not retired.
  */
-export function growTable(region: Region, old: TableDescriptor): TableDescriptor | null {
+export function growTable(
+  region: Region,
+  old: TableDescriptor,
+  flush: RegionFlush = noFlush,
+): TableDescriptor | null {
   const h = new HeaderAccess(region);
   if (h.u32(IndexHeader.growthFailedVersion) === old.version) return null;
   const halfBytes = h.u64(IndexHeader.halfBytes);
@@ -48,11 +57,13 @@ export function growTable(region: Region, old: TableDescriptor): TableDescriptor
     h.setU32(IndexHeader.growthFailedVersion, old.version);
     return null;
   }
+  flush();
   Atomics.store(region.i64, (h.at + IndexHeader.descriptor) / 8, packDescriptor(grown));
   h.setU32(IndexHeader.activeHalf, 1 - activeHalf);
   setU64(region.view, h.at + IndexHeader.bumpOffset, copier.bump);
   h.setU32(IndexHeader.overflowBuckets, copier.overflowBuckets);
   h.setU32(IndexHeader.growths, h.u32(IndexHeader.growths) + 1);
+  flush();
   const retired = BigInt(IndexBucket.retiredVersion);
   forEachBucket(region, old, hopsMax, (bucket) => {
     Atomics.store(region.i64, (bucket + IndexBucket.version) / 8, retired);

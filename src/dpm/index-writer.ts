@@ -22,6 +22,7 @@ import {
   newEntryHeader,
   readEntryHeader,
 } from './log-entry.js';
+import { noFlush, type RegionFlush } from './region-flush.js';
 import { getU64, loadU32, setU64, storeU32, type Region } from './region.js';
 
 /** What one log entry did to the index. */
@@ -55,9 +56,15 @@ const growLoadFactor = 0.25;
  * while the table lives (replace is in place, delete clears it, insert takes the first empty slot of
  * the key's bucket chain); overflow buckets are fully written before they are linked; tables are
  * replaced only by growth (index-growth.ts).
+ *
+ * With `flush` (durability 'sync'), "written before linked" holds in the region's file too: a new
+ * overflow bucket, and the bump offset that allocated it, are flushed before the link, and growth
+ * flushes the new table before publishing it (index-growth.ts). Slot stores need no flush of their
+ * own: each is one 8-byte word, and the merge flushes them before storing its progress (merge.ts).
  */
 export class IndexWriter {
   private readonly region: Region;
+  private readonly flush: RegionFlush;
   private readonly at: number;
   private readonly lockIndex: number;
   private readonly table = newTableDescriptor();
@@ -70,8 +77,9 @@ export class IndexWriter {
   private foundEntry = 0;
   private foundSlot = 0;
 
-  constructor(region: Region) {
+  constructor(region: Region, flush: RegionFlush = noFlush) {
     this.region = region;
+    this.flush = flush;
     this.at = region.geometry.indexOffset;
     this.lockIndex = (this.at + IndexHeader.lock) / 4;
   }
@@ -253,7 +261,9 @@ export class IndexWriter {
     }
     initBucket(this.region, bucket, this.table.version);
     this.storeWord(bucket + IndexBucket.firstSlot, slot);
-    // The new bucket is complete before the link makes it reachable for readers.
+    // The new bucket is complete before the link makes it reachable for readers, and, with
+    // durability 'sync', in the file before the link can be.
+    this.flush();
     this.storeWord(this.lastBucket + IndexBucket.overflow, BigInt(bucket));
     this.setHeaderU32(IndexHeader.overflowBuckets, this.headerU32(IndexHeader.overflowBuckets) + 1);
   }
@@ -296,7 +306,7 @@ export class IndexWriter {
 
   /** Doubles the table if the other half has room (see growTable); true when it grew. */
   private tryGrow(): boolean {
-    const grown = growTable(this.region, this.table);
+    const grown = growTable(this.region, this.table, this.flush);
     if (grown === null) return false;
     Object.assign(this.table, grown);
     return true;

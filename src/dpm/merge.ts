@@ -5,6 +5,7 @@ import { tryLockWord, unlockWord } from './index-lock.js';
 import { IndexWriter } from './index-writer.js';
 import { Block, BlockState, Chain, blockMagic, commitSealedBit, lsnOf } from './layout.js';
 import { Entry, entryBytes, entryIsValid, entryIsWellFormed } from './log-entry.js';
+import { noFlush, type RegionFlush } from './region-flush.js';
 import { chainRecordOffset, loadU32, loadU64, storeU32, storeU64, type Region } from './region.js';
 
 /** What one merge pass over a chain did; plain data, so it crosses threads as is. */
@@ -35,12 +36,17 @@ type BlockOutcome = 'done' | 'sealed' | 'budget' | 'stop';
  * stored only after the index updates it covers, so `mergedLsn` never claims more than the index has.
  * Re-applying an entry is harmless (its version is not newer than itself), so a pass that died
  * between an index store and the progress store merely repeats work.
+ *
+ * `flush` (durability 'sync') runs after a block's index updates and before its progress is stored,
+ * so the file never holds a merge cursor past index updates it lacks: after an OS crash the merge
+ * resumes from a cursor whose every earlier entry is in the file's index.
  */
 export function mergeChain(
   region: Region,
   rank: number,
   maxEntries: number,
   mutants: Mutants = {},
+  flush: RegionFlush = noFlush,
 ): MergeResult {
   assert(rank >= 0 && rank < region.geometry.chainCount, 'merge of an existing chain rank');
   assert(maxEntries > 0, 'a merge pass may apply at least one entry');
@@ -61,9 +67,9 @@ export function mergeChain(
     return result;
   }
   try {
-    const writer = new IndexWriter(region);
+    const writer = new IndexWriter(region, flush);
     writer.withLock(() =>
-      mergeLocked({ region, writer, chain, rank, maxEntries, mutants }, result),
+      mergeLocked({ region, writer, chain, rank, maxEntries, mutants, flush }, result),
     );
   } finally {
     unlockWord(region.i32, lockIndex);
@@ -78,10 +84,11 @@ export function mergeChainThrough(
   rank: number,
   batchEntries = 4096,
   mutants: Mutants = {},
+  flush: RegionFlush = noFlush,
 ): MergeResult {
-  const total = mergeChain(region, rank, batchEntries, mutants);
+  const total = mergeChain(region, rank, batchEntries, mutants, flush);
   while (!total.reachedCommit && !total.skipped && !total.indexFull && total.corruption === null) {
-    const pass = mergeChain(region, rank, batchEntries, mutants);
+    const pass = mergeChain(region, rank, batchEntries, mutants, flush);
     total.applied += pass.applied;
     total.freedBlocks.push(...pass.freedBlocks);
     total.mergedLsn = pass.mergedLsn;
@@ -101,6 +108,7 @@ interface MergePass {
   rank: number;
   maxEntries: number;
   mutants: Mutants;
+  flush: RegionFlush;
 }
 
 function mergeLocked(pass: MergePass, result: MergeResult): void {
@@ -136,7 +144,7 @@ function mergeLocked(pass: MergePass, result: MergeResult): void {
  * checksum is corruption, not a torn write, and the merge stops rather than apply garbage.
  */
 function mergeBlock(pass: MergePass, head: number, result: MergeResult): BlockOutcome {
-  const { region, writer, chain, maxEntries, mutants } = pass;
+  const { region, writer, chain, maxEntries, mutants, flush } = pass;
   const { bytes, view, geometry } = region;
   const commit = BigInt.asUintN(64, Atomics.load(region.i64, (head + Block.commitWord) / 8));
   const commitBytes = Number(commit & 0xffff_ffffn);
@@ -149,6 +157,7 @@ function mergeBlock(pass: MergePass, head: number, result: MergeResult): BlockOu
   }
   const generation = loadU32(region, head + Block.generation);
   let outcome: BlockOutcome = sealed ? 'sealed' : 'done';
+  let indexChanged = false;
   while (cursor < end) {
     if (result.applied >= maxEntries) {
       outcome = 'budget';
@@ -170,7 +179,8 @@ function mergeBlock(pass: MergePass, head: number, result: MergeResult): BlockOu
       break;
     }
     try {
-      writer.apply(at, result.freedBlocks, mutants.mergeByArrival === true);
+      const applied = writer.apply(at, result.freedBlocks, mutants.mergeByArrival === true);
+      if (applied !== 'stale' && applied !== 'absent') indexChanged = true;
     } catch (err) {
       if (!isDinomoError(err) || err.code !== 'REGION_FULL') throw err;
       result.indexFull = true;
@@ -183,6 +193,8 @@ function mergeBlock(pass: MergePass, head: number, result: MergeResult): BlockOu
     );
     result.applied++;
   }
+  // The index updates reach the file before the progress that claims them (see mergeChain).
+  if (indexChanged) flush();
   storeU32(region, head + Block.mergedBytes, cursor);
   storeU64(region, chain + Chain.mergedLsn, lsnOf(loadU32(region, head + Block.blockSeq), cursor));
   return outcome;

@@ -1,7 +1,16 @@
 import type { Mutants } from '../config/mutants.js';
-import { Block, Chain, IndexHeader, commitSealedBit, lsnOf } from './layout.js';
+import { countIndexedEntries } from './cleaner-check.js';
+import { IndexWriter } from './index-writer.js';
+import { Block, BlockState, Chain, IndexHeader, commitSealedBit, lsnOf } from './layout.js';
 import { entryBytes, entryIsValid, Entry } from './log-entry.js';
-import { chainRecordOffset, loadU32, loadU64, type Region } from './region.js';
+import {
+  blockIndexOf,
+  chainRecordOffset,
+  loadU32,
+  loadU64,
+  storeU32,
+  type Region,
+} from './region.js';
 
 /** What recovery found and changed, per region. */
 export interface RecoveryReport {
@@ -156,4 +165,99 @@ function sealBlock(region: Region, block: number): boolean {
     BigInt.asIntN(64, (sealedInfo << 32n) | (commit & 0xffff_ffffn)),
   );
   return true;
+}
+
+/** What repairBlockStates changed. */
+export interface BlockRepairReport {
+  /** Blocks whose live entry or byte counts disagreed with the index and were set from it. */
+  countsFixed: number;
+  /** Blocks whose state was set from the chains and the index (see repairBlockStates). */
+  statesFixed: number;
+  /** Blocks in state `chain` that no chain reaches and that hold committed bytes: left alone. */
+  strays: number;
+}
+
+/**
+ * Makes the block headers' bookkeeping agree with the chains and the index after a restart of a
+ * file-backed region. The DPM keeps block states and live counts incrementally, next to the index
+ * updates that change them, and neither a killed process (which can stop between an index store
+ * and its count update) nor an OS crash (which keeps whatever dirty pages the kernel had written
+ * back, in any order) guarantees that both halves reach the file. The chains and the index are
+ * what recovery trusts (durability 'sync' flushes them in order), so everything derived from them
+ * is recomputed here, before any merge or allocation:
+ *  - a block a chain reaches is in state `chain` (its chain moved past it in memory, but the move
+ *    did not reach the file);
+ *  - every block's live entries and bytes are what the index points to in it;
+ *  - a `merged`, `free` or `cleaning` block outside the chains is `merged` when the index points into
+ *    it and `free` otherwise, so a block is never reused while the index still points into it;
+ *  - a `chain` block that no chain reaches and that has nothing committed (an allocation that did
+ *    not reach its link) is free again; one with committed bytes is left alone and counted as a
+ *    stray, since freeing it could only lose data;
+ *  - `cleanerOpen` blocks keep their state: the cleaner adopts them (cleaner-planner.ts).
+ * Also sets the index's key count. Runs single-threaded, after recoverRegion; O(index + blocks).
+ */
+export function repairBlockStates(region: Region): BlockRepairReport {
+  const g = region.geometry;
+  const report: BlockRepairReport = { countsFixed: 0, statesFixed: 0, strays: 0 };
+  const chainOf = new Int32Array(g.blockCount).fill(-1);
+  for (let rank = 0; rank < g.chainCount; rank++) {
+    forEachChainBlock(region, rank, (block) => {
+      const inArea =
+        block >= g.blocksOffset &&
+        block < g.blocksOffset + g.blockCount * g.blockBytes &&
+        (block - g.blocksOffset) % g.blockBytes === 0;
+      if (inArea) chainOf[blockIndexOf(g, block)] = rank;
+    });
+  }
+  const writer = new IndexWriter(region);
+  writer.withLock(() => {
+    const counted = countIndexedEntries(region, writer);
+    let total = 0;
+    for (let i = 0; i < g.blockCount; i++) {
+      const block = g.blocksOffset + i * g.blockBytes;
+      const entries = counted.entries[i] as number;
+      const bytes = counted.bytes[i] as number;
+      total += entries;
+      if (
+        loadU32(region, block + Block.liveEntries) !== entries ||
+        loadU32(region, block + Block.liveBytes) !== bytes
+      ) {
+        storeU32(region, block + Block.liveEntries, entries);
+        storeU32(region, block + Block.liveBytes, bytes);
+        report.countsFixed++;
+      }
+      const state = loadU32(region, block + Block.state);
+      const next = repairedState(region, block, state, chainOf[i] as number, entries, report);
+      if (next !== state) {
+        storeU32(region, block + Block.state, next);
+        report.statesFixed++;
+      }
+    }
+    region.view.setUint32(g.indexOffset + IndexHeader.entryCount, total, true);
+  });
+  return report;
+}
+
+/** The state block `block` should have (see repairBlockStates); `rank` is -1 outside the chains. */
+function repairedState(
+  region: Region,
+  block: number,
+  state: number,
+  rank: number,
+  indexed: number,
+  report: BlockRepairReport,
+): number {
+  if (rank >= 0) {
+    // A block of another chain (or garbage) is for the merge to report as corrupt, not to hide.
+    return loadU32(region, block + Block.chainRank) === rank ? BlockState.chain : state;
+  }
+  if (state === BlockState.cleanerOpen) return state;
+  if (state === BlockState.chain) {
+    if (loadU32(region, block + Block.commitBytes) > Block.headerBytes) {
+      report.strays++;
+      return state;
+    }
+    return indexed > 0 ? BlockState.merged : BlockState.free;
+  }
+  return indexed > 0 ? BlockState.merged : BlockState.free;
 }

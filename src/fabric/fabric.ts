@@ -16,7 +16,13 @@ export interface FabricCounters {
   reads: number;
   writes: number;
   atomics: number;
+  /** Calls of `persist`. */
   persists: number;
+  /**
+   * Persists that had to flush something to a more durable medium (a file-backed region with
+   * `durability: 'sync'`); 0 where persist has nothing to reach.
+   */
+  flushes: number;
   bytesRead: number;
   bytesWritten: number;
 }
@@ -51,5 +57,14 @@ export interface Fabric {
 }
 
 export function newFabricCounters(): FabricCounters {
-  return { rts: 0, reads: 0, writes: 0, atomics: 0, persists: 0, bytesRead: 0, bytesWritten: 0 };
+  return {
+    rts: 0,
+    reads: 0,
+    writes: 0,
+    atomics: 0,
+    persists: 0,
+    flushes: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+  };
 }

@@ -770,6 +770,8 @@ export class KnThread {
     stats[ThreadStat.rts] = fabric.counters.rts;
     stats[ThreadStat.bytesRead] = fabric.counters.bytesRead;
     stats[ThreadStat.bytesWritten] = fabric.counters.bytesWritten;
+    stats[ThreadStat.persists] = fabric.counters.persists;
+    stats[ThreadStat.flushes] = fabric.counters.flushes;
     stats[ThreadStat.cacheBytesUsed] = d.bytesUsed;
     stats[ThreadStat.cacheCapacityBytes] = d.capacityBytes;
     stats[ThreadStat.cacheValues] = d.values;

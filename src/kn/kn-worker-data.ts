@@ -13,4 +13,9 @@ export interface KnWorkerData {
   controlTimeoutMs: number;
   /** How often the thread renews its ownership lease with the M-node. */
   heartbeatMs: number;
+  /**
+   * 'sync': the region is file-backed and every persist flushes what the thread wrote since the
+   * last one to the file (msync) before the batch is acknowledged. 'async': persist only counts.
+   */
+  durability: 'async' | 'sync';
 }

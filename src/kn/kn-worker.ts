@@ -12,6 +12,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
 import { Metadata, Superblock } from '../dpm/layout.js';
 import { IndexReader, fenceWordOffset, openRegion } from '../dpm/index.js';
+import { fileRangeFlush } from '../dpm/region-flush.js';
 import { LocalFabric, currentIncarnation } from '../fabric/index.js';
 import { systemClock } from '../time/index.js';
 import { assert } from '../util/assert.js';
@@ -44,7 +45,15 @@ async function main(): Promise<void> {
   const fenceOffset = fenceWordOffset(region, data.rank);
   // A rank that ran before starts as the incarnation its failover's fence allows.
   const incarnation = currentIncarnation(new Int32Array(data.region), fenceOffset / 4);
-  const fabric = new LocalFabric(data.region, fenceOffset, incarnation);
+  const fabric = new LocalFabric(
+    data.region,
+    fenceOffset,
+    incarnation,
+    // With durability 'sync' every persist flushes the range the thread wrote since the last one.
+    // A failed flush throws UNAVAILABLE, so the commit fails like a lost connection: its writes are
+    // indeterminate, and the thread abandons its block and reconnects (KnThread).
+    data.durability === 'sync' ? { persistRange: fileRangeFlush(data.region) } : {},
+  );
   const { epoch, ownedSlots } = readOwnership(fabric, region.geometry.metadataOffset, data.rank);
   const doorbell = new Int32Array(data.region, Superblock.doorbell, 1);
   const dpm = new PortDpmControl(data.managerPort, systemClock, data.controlTimeoutMs, incarnation);

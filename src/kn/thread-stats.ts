@@ -32,6 +32,10 @@ export const ThreadStat = {
   leaseRefusals: 24,
   /** Microseconds spent handling request batches (the M-node's occupancy is its share of a period). */
   busyUs: 25,
+  /** Fabric persists (one per group commit). */
+  persists: 26,
+  /** Persists that flushed the thread's writes to the region's file (`durability: 'sync'`). */
+  flushes: 27,
 } as const;
 
 export type ThreadStatName = keyof typeof ThreadStat;

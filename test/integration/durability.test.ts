@@ -62,6 +62,40 @@ describe.skipIf(skipWhy !== '')(`file-backed region (dataDir)${skipWhy}`, () => 
     await third.stop();
   }, 60_000);
 
+  it("with durability 'sync' flushes every commit and the DPM's updates, and reopens", async () => {
+    const dataDir = tempDir();
+    const first = await Cluster.start({ ...small, dataDir, durability: 'sync' });
+    const kv = first.client();
+    for (let i = 0; i < 300; i++) await kv.put(`key${i}`, `sync${i}`);
+    for (let i = 0; i < 300; i += 3) await kv.delete(`key${i}`);
+    await first.stop();
+    const stats = first.stats();
+    // Sequential writes: every group commit flushed its batch (one persist, one flush).
+    expect(stats.flushes.kn).toBeGreaterThan(0);
+    expect(stats.flushes.kn).toBe(stats.flushes.persists);
+    // The start (recovered region and epoch) and each block allocation flushed DPM-side state.
+    expect(stats.flushes.dpm).toBeGreaterThan(0);
+    expect(stats.kns[0]?.threads.every((t) => t.flushes === t.persists)).toBe(true);
+
+    const second = await Cluster.start({ ...small, dataDir, durability: 'sync' });
+    const kv2 = second.client();
+    for (let i = 0; i < 300; i++) {
+      const expected = i % 3 === 0 ? null : `sync${i}`;
+      expect((await kv2.get(`key${i}`))?.toString() ?? null, `key${i}`).toBe(expected);
+    }
+    await second.stop();
+  }, 60_000);
+
+  it("with durability 'async' (the default) flushes nothing", async () => {
+    const cluster = await Cluster.start({ ...small, dataDir: tempDir() });
+    const kv = cluster.client();
+    for (let i = 0; i < 100; i++) await kv.put(`key${i}`, `v${i}`);
+    await cluster.stop();
+    const { flushes } = cluster.stats();
+    expect(flushes.persists).toBeGreaterThan(0);
+    expect(flushes).toMatchObject({ kn: 0, dpm: 0 });
+  }, 30_000);
+
   it('refuses a second cluster on the same dataDir and a different regionBytes', async () => {
     const dataDir = tempDir();
     const first = await Cluster.start({ ...small, dataDir });
@@ -75,36 +109,42 @@ describe.skipIf(skipWhy !== '')(`file-backed region (dataDir)${skipWhy}`, () => 
     ).rejects.toMatchObject({ code: 'INVALID_OPTION' });
   }, 30_000);
 
-  it('keeps every acknowledged write when the process is killed with SIGKILL', async () => {
-    const dataDir = tempDir();
-    const script = join(import.meta.dirname, '..', 'fixtures', 'durability-writer.mjs');
-    const options = JSON.stringify({ ...small, dataDir });
-    const child = spawn(process.execPath, [script, options, '1000000'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const acked: number[] = [];
-    const killAfter = 10_000;
-    await new Promise<void>((resolve, reject) => {
-      const lines = createInterface({ input: child.stdout });
-      lines.on('line', (line) => {
-        if (!line.startsWith('ack ')) return;
-        acked.push(Number(line.slice(4)));
-        if (acked.length === killAfter) child.kill('SIGKILL');
+  it.each(['async', 'sync'] as const)(
+    'keeps every acknowledged write when the process is killed with SIGKILL (durability %s)',
+    async (durability) => {
+      const dataDir = tempDir();
+      const script = join(import.meta.dirname, '..', 'fixtures', 'durability-writer.mjs');
+      const options = JSON.stringify({ ...small, dataDir, durability });
+      const child = spawn(process.execPath, [script, options, '1000000'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
       });
-      child.on('exit', (code, signal) =>
-        signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited: ${code} ${signal}`)),
-      );
-    });
-    expect(acked.length).toBeGreaterThanOrEqual(killAfter);
+      const acked: number[] = [];
+      const killAfter = 10_000;
+      await new Promise<void>((resolve, reject) => {
+        const lines = createInterface({ input: child.stdout });
+        lines.on('line', (line) => {
+          if (!line.startsWith('ack ')) return;
+          acked.push(Number(line.slice(4)));
+          if (acked.length === killAfter) child.kill('SIGKILL');
+        });
+        child.on('exit', (code, signal) =>
+          signal === 'SIGKILL' ? resolve() : reject(new Error(`writer exited: ${code} ${signal}`)),
+        );
+      });
+      expect(acked.length).toBeGreaterThanOrEqual(killAfter);
 
-    const reopened = await Cluster.start({ ...small, dataDir });
-    const kv = reopened.client();
-    const lost: number[] = [];
-    for (const i of acked) {
-      if ((await kv.get(`key${i}`))?.toString() !== `v${i}`) lost.push(i);
-    }
-    await reopened.stop();
-    console.log(`kill -9 of the writer: ${acked.length} acknowledged writes, ${lost.length} lost`);
-    expect(lost).toEqual([]);
-  }, 60_000);
+      const reopened = await Cluster.start({ ...small, dataDir, durability });
+      const kv = reopened.client();
+      const lost: number[] = [];
+      for (const i of acked) {
+        if ((await kv.get(`key${i}`))?.toString() !== `v${i}`) lost.push(i);
+      }
+      await reopened.stop();
+      console.log(
+        `kill -9 of the writer (${durability}): ${acked.length} acknowledged writes, ${lost.length} lost`,
+      );
+      expect(lost).toEqual([]);
+    },
+    60_000,
+  );
 });

@@ -35,6 +35,20 @@ describe('options', () => {
     expect(codeOf(() => fillOptions({ dataDir: 7 } as never))).toBe('INVALID_OPTION');
   });
 
+  it('takes durability async or sync, and sync only with a dataDir', () => {
+    expect(fillOptions().durability).toBe('async');
+    expect(fillOptions({ durability: 'sync', dataDir: '/tmp/x' }).durability).toBe('sync');
+    expect(fillOptions({ durability: 'async', dataDir: '/tmp/x' }).durability).toBe('async');
+    expect(codeOf(() => fillOptions({ durability: 'fsync' } as never))).toBe('INVALID_OPTION');
+    expect(() => fillOptions({ durability: 'fsync' } as never)).toThrow(
+      /options\.durability must be 'async' or 'sync', got "fsync"/,
+    );
+    expect(codeOf(() => fillOptions({ durability: 'sync' }))).toBe('INVALID_OPTION');
+    expect(() => fillOptions({ durability: 'sync' })).toThrow(
+      "durability 'sync' needs dataDir: a region in plain memory has nothing to flush to",
+    );
+  });
+
   it('says NOT_SUPPORTED for features that are not built yet', () => {
     expect(codeOf(() => fillOptions({ mode: 'clover' }))).toBe('NOT_SUPPORTED');
   });
