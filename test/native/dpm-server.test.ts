@@ -1,10 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ActorSystem, connectTcpTransport } from '../../src/actors/index.js';
+import {
+  ActorSystem,
+  actorAddress,
+  connectTcpTransport,
+  systemAddress,
+} from '../../src/actors/index.js';
+import {
+  dpmActorName,
+  dpmSystemLocation,
+  type DpmServerMessage,
+} from '../../src/dpm/dpm-server-protocol.js';
+import { Block } from '../../src/dpm/layout.js';
 import { EntryOp } from '../../src/dpm/log-entry.js';
 import { IndexReader } from '../../src/dpm/index.js';
 import { NativeFabric, type FabricGrant } from '../../src/fabric/index.js';
@@ -131,4 +142,61 @@ describe.skipIf(skipWhy !== '')(`dinomo dpm (a DPM server process)${skipWhy}`, (
       timeout: 10_000,
     });
   });
+
+  it("revokes a failed-over KN thread's access: its next write fails and the file stays as it was", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'dinomo-dpm-'));
+    cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+    const dpm = await startDpm(dataDir);
+    const kn = await connect(dpm.port, 1);
+    const log = new LogWriter(kn.fabric, kn.control, {
+      rank: 0,
+      blockBytes: kn.description.geometry.blockBytes,
+      recentBlocks: 4,
+      ringDoorbell: () => undefined,
+      onMirrorRetired: () => undefined,
+    });
+    await log.start();
+    log.append(EntryOp.put, encode('before'), encode('fence'), 1, 1);
+    log.commit();
+    // The M-node declares the thread failed: the DPM revokes its registration, then merges its chain.
+    const monitor = ActorSystem.start({ node: 'monitor-test', process: process.pid, thread: 0 });
+    cleanups.push(() => monitor.stop());
+    await connectTcpTransport(monitor, { port: dpm.port, secret });
+    const dpmRef = monitor.remoteRef<DpmServerMessage>(
+      actorAddress(systemAddress(dpmSystemLocation), dpmActorName),
+    );
+    await monitor.ask<DpmServerMessage, number>(
+      dpmRef,
+      (replyTo) => ({ type: 'failover', rank: 0, incarnation: 0, replyTo }),
+      10_000,
+    );
+    const block = log.currentBlockOffset;
+    const blockBytes = kn.description.geometry.blockBytes;
+    const before = readFileRange(join(dataDir, 'region.dpm'), block, blockBytes);
+    log.append(EntryOp.put, encode('after'), encode('fence'), 1, 2);
+    expect(() => log.commit()).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' }));
+    // What the KN writes in a block: the entries after the header, and the commit word. (The DPM
+    // keeps updating the block's state and live counts in the header as it finishes merging.)
+    const after = readFileRange(join(dataDir, 'region.dpm'), block, blockBytes);
+    const kept = (b: Buffer) => [
+      b.subarray(Block.commitWord, Block.commitWord + 8),
+      b.subarray(Block.headerBytes),
+    ];
+    expect(kept(after)).toEqual(kept(before));
+    expect(after.subarray(Block.headerBytes).some((byte) => byte !== 0)).toBe(true);
+    // The fenced incarnation gets neither a new grant nor a block.
+    await expect(kn.control.grant(0)).rejects.toMatchObject({ code: 'FENCED' });
+    await expect(kn.control.allocBlock(0)).rejects.toMatchObject({ code: 'FENCED' });
+  });
 });
+
+function readFileRange(path: string, offset: number, length: number): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const out = Buffer.alloc(length);
+    readSync(fd, out, 0, length, offset);
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
