@@ -467,6 +467,8 @@ class FabricEndpoint : public node::ObjectWrap {
   static void Cas64(const FunctionCallbackInfo<Value>& args);
   static void Faa64(const FunctionCallbackInfo<Value>& args);
   static void Bench(const FunctionCallbackInfo<Value>& args);
+  static void WordOp(const FunctionCallbackInfo<Value>& args, Op op, int operands,
+                     const char* usage);
 
   bool Open(std::string* error);
   void Teardown();
@@ -795,64 +797,45 @@ void FabricEndpoint::Write(const FunctionCallbackInfo<Value>& args) {
 
 #define WORDS(self) reinterpret_cast<uint64_t*>((self)->bounce_ + (self)->bounceBytes_)
 
-void FabricEndpoint::Read64(const FunctionCallbackInfo<Value>& args) {
+// The four 8-byte operations share one shape: an offset, then `operands` bigints into words[0..]
+// (the value; the expected and the desired word; the delta), then one posted operation (Post knows
+// which word is which); a fetching operation returns words[2].
+void FabricEndpoint::WordOp(const FunctionCallbackInfo<Value>& args, Op op, int operands,
+                            const char* usage) {
   Isolate* isolate = args.GetIsolate();
   auto* self = ObjectWrap::Unwrap<FabricEndpoint>(args.This());
   uint64_t offset = 0;
-  if (args.Length() < 1 || !ToU64(args[0], &offset)) {
-    ThrowCode(isolate, "FABRIC_ARGS", "read64(offset) needs an offset");
+  bool ok = args.Length() >= 1 + operands && ToU64(args[0], &offset);
+  for (int i = 1; ok && i <= operands; i++) ok = args[i]->IsBigInt();
+  if (!ok) {
+    ThrowCode(isolate, "FABRIC_ARGS", usage);
     return;
   }
   if (!self->Ready(isolate, offset, 8, true)) return;
-  const int rc = self->Run(Op::kRead64, offset, 8);
-  if (rc != 0) return self->Fail(isolate, Op::kRead64, rc);
-  args.GetReturnValue().Set(BigInt::New(isolate, static_cast<int64_t>(WORDS(self)[2])));
+  for (int i = 0; i < operands; i++) {
+    WORDS(self)[i] = static_cast<uint64_t>(args[i + 1].As<BigInt>()->Int64Value());
+  }
+  const int rc = self->Run(op, offset, 8);
+  if (rc != 0) return self->Fail(isolate, op, rc);
+  if (op != Op::kWrite64) {
+    args.GetReturnValue().Set(BigInt::New(isolate, static_cast<int64_t>(WORDS(self)[2])));
+  }
+}
+
+void FabricEndpoint::Read64(const FunctionCallbackInfo<Value>& args) {
+  WordOp(args, Op::kRead64, 0, "read64(offset) needs an offset");
 }
 
 void FabricEndpoint::Write64(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  auto* self = ObjectWrap::Unwrap<FabricEndpoint>(args.This());
-  uint64_t offset = 0;
-  if (args.Length() < 2 || !ToU64(args[0], &offset) || !args[1]->IsBigInt()) {
-    ThrowCode(isolate, "FABRIC_ARGS", "write64(offset, value) needs an offset and a bigint");
-    return;
-  }
-  if (!self->Ready(isolate, offset, 8, true)) return;
-  WORDS(self)[0] = static_cast<uint64_t>(args[1].As<BigInt>()->Int64Value());
-  const int rc = self->Run(Op::kWrite64, offset, 8);
-  if (rc != 0) return self->Fail(isolate, Op::kWrite64, rc);
+  WordOp(args, Op::kWrite64, 1, "write64(offset, value) needs an offset and a bigint");
 }
 
 void FabricEndpoint::Cas64(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  auto* self = ObjectWrap::Unwrap<FabricEndpoint>(args.This());
-  uint64_t offset = 0;
-  if (args.Length() < 3 || !ToU64(args[0], &offset) || !args[1]->IsBigInt() ||
-      !args[2]->IsBigInt()) {
-    ThrowCode(isolate, "FABRIC_ARGS", "cas64(offset, expected, desired) needs two bigints");
-    return;
-  }
-  if (!self->Ready(isolate, offset, 8, true)) return;
-  WORDS(self)[0] = static_cast<uint64_t>(args[1].As<BigInt>()->Int64Value());
-  WORDS(self)[1] = static_cast<uint64_t>(args[2].As<BigInt>()->Int64Value());
-  const int rc = self->Run(Op::kCas, offset, 8);
-  if (rc != 0) return self->Fail(isolate, Op::kCas, rc);
-  args.GetReturnValue().Set(BigInt::New(isolate, static_cast<int64_t>(WORDS(self)[2])));
+  WordOp(args, Op::kCas, 2, "cas64(offset, expected, desired) needs an offset and two bigints");
 }
 
 void FabricEndpoint::Faa64(const FunctionCallbackInfo<Value>& args) {
-  Isolate* isolate = args.GetIsolate();
-  auto* self = ObjectWrap::Unwrap<FabricEndpoint>(args.This());
-  uint64_t offset = 0;
-  if (args.Length() < 2 || !ToU64(args[0], &offset) || !args[1]->IsBigInt()) {
-    ThrowCode(isolate, "FABRIC_ARGS", "faa64(offset, delta) needs an offset and a bigint");
-    return;
-  }
-  if (!self->Ready(isolate, offset, 8, true)) return;
-  WORDS(self)[0] = static_cast<uint64_t>(args[1].As<BigInt>()->Int64Value());
-  const int rc = self->Run(Op::kFaa, offset, 8);
-  if (rc != 0) return self->Fail(isolate, Op::kFaa, rc);
-  args.GetReturnValue().Set(BigInt::New(isolate, static_cast<int64_t>(WORDS(self)[2])));
+  WordOp(args, Op::kFaa, 1, "faa64(offset, delta) needs an offset and a bigint");
 }
 
 // bench(op: 'read' | 'write' | 'cas' | 'faa', offset, length, count): number — runs `count` operations

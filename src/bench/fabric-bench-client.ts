@@ -5,7 +5,7 @@
  * line.
  */
 import { createInterface } from 'node:readline';
-import { NativeFabric } from '../fabric/index.js';
+import { NativeFabric, grantFromJson } from '../fabric/index.js';
 import { fabricOps, type FabricBenchJob, type FabricOpResult } from './fabric-bench-types.js';
 
 function medianNs(samples: Float64Array): number {
@@ -64,12 +64,7 @@ async function main(): Promise<void> {
   const first = await lines.next();
   if (first.done === true) throw new Error('fabric-bench-client: no job on stdin');
   const job = JSON.parse(first.value) as FabricBenchJob;
-  const grant = {
-    ...job.grant,
-    address: Buffer.from(job.grant.address, 'hex'),
-    key: BigInt(job.grant.key),
-    base: BigInt(job.grant.base),
-  };
+  const grant = grantFromJson(job.grant);
   const fabric = new NativeFabric({
     grant,
     regrant: () => grant,

@@ -1,4 +1,5 @@
 /** What the fabric benchmark measures and how the two processes exchange it. */
+import type { FabricGrantJson } from '../fabric/index.js';
 
 export interface FabricOpSpec {
   name: string;
@@ -16,15 +17,6 @@ export const fabricOps: readonly FabricOpSpec[] = [
   { name: 'cas u64', kind: 'cas', offset: 128, bytes: 8 },
   { name: 'faa u64', kind: 'faa', offset: 192, bytes: 8 },
 ];
-
-/** A grant in JSON form (bigints and bytes as strings). */
-export interface FabricGrantJson {
-  provider: 'shm' | 'tcp';
-  address: string;
-  key: string;
-  base: string;
-  regionBytes: number;
-}
 
 export interface FabricBenchJob {
   grant: FabricGrantJson;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DinomoError } from '../errors/index.js';
-import { FabricHost } from '../fabric/index.js';
+import { FabricHost, grantToJson } from '../fabric/index.js';
 import type { FabricBenchJob, FabricOpResult } from './fabric-bench-types.js';
 
 export type { FabricOpResult } from './fabric-bench-types.js';
@@ -44,15 +44,8 @@ export async function runFabricBench(options: FabricBenchOptions): Promise<Fabri
       yieldProgress: options.yieldProgress,
     });
     try {
-      const grant = host.grant(0, 0);
       const job: FabricBenchJob = {
-        grant: {
-          provider,
-          address: Buffer.from(grant.address).toString('hex'),
-          key: String(grant.key),
-          base: String(grant.base),
-          regionBytes: grant.regionBytes,
-        },
+        grant: grantToJson(host.grant(0, 0)),
         ops: options.ops,
         warmup: options.warmup,
       };

@@ -12,3 +12,32 @@ export interface FabricGrant {
   base: bigint;
   regionBytes: number;
 }
+
+/** A grant as JSON can carry it (bytes as hex, bigints as decimal strings), for a child process. */
+export interface FabricGrantJson {
+  provider: 'shm' | 'tcp';
+  address: string;
+  key: string;
+  base: string;
+  regionBytes: number;
+}
+
+export function grantToJson(grant: FabricGrant): FabricGrantJson {
+  return {
+    provider: grant.provider,
+    address: Buffer.from(grant.address).toString('hex'),
+    key: String(grant.key),
+    base: String(grant.base),
+    regionBytes: grant.regionBytes,
+  };
+}
+
+export function grantFromJson(json: FabricGrantJson): FabricGrant {
+  return {
+    provider: json.provider,
+    address: Buffer.from(json.address, 'hex'),
+    key: BigInt(json.key),
+    base: BigInt(json.base),
+    regionBytes: json.regionBytes,
+  };
+}

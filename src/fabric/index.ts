@@ -8,4 +8,4 @@ export { LocalFabric } from './local-fabric.js';
 export { currentIncarnation, enterFenced, fenceRank, leaveFenced } from './fence.js';
 export { NativeFabric, type NativeFabricOptions } from './native-fabric.js';
 export { FabricHost, type FabricHostOptions } from './fabric-host.js';
-export type { FabricGrant } from './grant.js';
+export { grantFromJson, grantToJson, type FabricGrant, type FabricGrantJson } from './grant.js';

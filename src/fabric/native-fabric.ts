@@ -76,14 +76,22 @@ export class NativeFabric implements Fabric {
   }
 
   read(offset: number, length: number, dst: Uint8Array, dstOffset = 0): void {
-    callNative(() => this.endpoint.read(offset, length, dst, dstOffset));
+    try {
+      this.endpoint.read(offset, length, dst, dstOffset);
+    } catch (err) {
+      throw fabricError(err);
+    }
     this.counters.rts++;
     this.counters.reads++;
     this.counters.bytesRead += length;
   }
 
   write(offset: number, src: Uint8Array, srcOffset = 0, length = src.length - srcOffset): void {
-    callNative(() => this.endpoint.write(offset, src, srcOffset, length));
+    try {
+      this.endpoint.write(offset, src, srcOffset, length);
+    } catch (err) {
+      throw fabricError(err);
+    }
     this.lastWordWritten = (offset + length - 1) & ~7;
     this.counters.rts++;
     this.counters.writes++;
@@ -91,7 +99,12 @@ export class NativeFabric implements Fabric {
   }
 
   read64(offset: number): bigint {
-    const value = callNative(() => this.endpoint.read64(offset));
+    let value: bigint;
+    try {
+      value = this.endpoint.read64(offset);
+    } catch (err) {
+      throw fabricError(err);
+    }
     this.counters.rts++;
     this.counters.reads++;
     this.counters.bytesRead += 8;
@@ -99,7 +112,11 @@ export class NativeFabric implements Fabric {
   }
 
   write64(offset: number, value: bigint): void {
-    callNative(() => this.endpoint.write64(offset, value));
+    try {
+      this.endpoint.write64(offset, value);
+    } catch (err) {
+      throw fabricError(err);
+    }
     this.lastWordWritten = offset;
     this.counters.rts++;
     this.counters.writes++;
@@ -107,14 +124,24 @@ export class NativeFabric implements Fabric {
   }
 
   cas64(offset: number, expected: bigint, desired: bigint): bigint {
-    const previous = callNative(() => this.endpoint.cas64(offset, expected, desired));
+    let previous: bigint;
+    try {
+      previous = this.endpoint.cas64(offset, expected, desired);
+    } catch (err) {
+      throw fabricError(err);
+    }
     this.counters.rts++;
     this.counters.atomics++;
     return previous;
   }
 
   faa64(offset: number, delta: bigint): bigint {
-    const previous = callNative(() => this.endpoint.faa64(offset, delta));
+    let previous: bigint;
+    try {
+      previous = this.endpoint.faa64(offset, delta);
+    } catch (err) {
+      throw fabricError(err);
+    }
     this.counters.rts++;
     this.counters.atomics++;
     return previous;
@@ -122,7 +149,11 @@ export class NativeFabric implements Fabric {
 
   /** A flushing read of the last word written: one RT (see the class comment). */
   persist(): void {
-    callNative(() => this.endpoint.read64(this.lastWordWritten));
+    try {
+      this.endpoint.read64(this.lastWordWritten);
+    } catch (err) {
+      throw fabricError(err);
+    }
     this.counters.rts++;
     this.counters.persists++;
   }
@@ -171,7 +202,10 @@ export class NativeFabric implements Fabric {
   }
 }
 
-/** Runs one addon call, turning its FABRIC_* error codes into DinomoErrors. */
+/**
+ * Runs one addon call, turning its FABRIC_* error codes into DinomoErrors. For setup calls only: the
+ * per-operation methods catch inline, so that an operation allocates no closure.
+ */
 export function callNative<T>(call: () => T): T {
   try {
     return call();

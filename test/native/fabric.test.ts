@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DinomoError, isDinomoError } from '../../src/errors/index.js';
-import { FabricHost, type FabricGrant } from '../../src/fabric/index.js';
+import { FabricHost, grantToJson, type FabricGrant } from '../../src/fabric/index.js';
 import { fabricAvailable } from '../../src/util/native-addon.js';
 
 const skipWhy = fabricAvailable()
@@ -26,15 +26,6 @@ afterEach(() => {
   for (const thing of opened.splice(0).reverse()) thing.close();
 });
 
-function grantJson(grant: FabricGrant): object {
-  return {
-    ...grant,
-    address: Buffer.from(grant.address).toString('hex'),
-    key: String(grant.key),
-    base: String(grant.base),
-  };
-}
-
 /**
  * A KN thread's fabric in a child process (test/fixtures/fabric-kn.mjs), as in a cluster: the shm
  * provider cannot have a client outlive its server inside one process.
@@ -54,7 +45,7 @@ class KnProcess {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     this.stdin = child.stdin;
     track(this);
-    void this.run({ op: 'open', grant: grantJson(grant), timeoutMs: 400, bounceBytes: 4096 });
+    void this.run({ op: 'open', grant: grantToJson(grant), timeoutMs: 400, bounceBytes: 4096 });
   }
 
   async run(command: { op: string } & Record<string, unknown>): Promise<unknown> {
@@ -69,7 +60,7 @@ class KnProcess {
 
   async reconnect(grant: () => FabricGrant): Promise<unknown> {
     try {
-      return await this.run({ op: 'reconnect', grant: grantJson(grant()) });
+      return await this.run({ op: 'reconnect', grant: grantToJson(grant()) });
     } catch (err) {
       if (!isDinomoError(err) || err.message.includes('KN process')) throw err;
       // The DPM refused the grant (FENCED, CLOSED): the KN's regrant throws the same error.
