@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DpmServer, type DpmServerOptions } from '../cluster/dpm-server.js';
 import { isDinomoError } from '../errors/index.js';
 import { FlagError, parseBytes, parseInteger } from './flags.js';
+import { readSecret } from './secret.js';
 import { exitCodes, type CliIo } from './program.js';
 
 interface DpmFlags {
@@ -15,6 +15,7 @@ interface DpmFlags {
   host?: string;
   port?: string;
   secretFile?: string;
+  durability?: string;
 }
 
 const MiB = 1024 ** 2;
@@ -38,6 +39,11 @@ export function addDpmCommand(
     .option('--provider <name>', 'libfabric provider: shm (one host) or tcp (default shm)')
     .option('--host <addr>', 'interface of the control port and tcp endpoint (default 127.0.0.1)')
     .option('--port <n>', 'control port (default: a free port, printed when ready)')
+    .option(
+      '--durability <mode>',
+      "async (writes reach the region file's page cache) or sync (the DPM also flushes its own " +
+        'records to the file where recovery needs them; default async)',
+    )
     .option(
       '--secret-file <path>',
       'file holding the cluster secret (default: the DINOMO_SECRET environment variable)',
@@ -88,6 +94,10 @@ function parseDpmFlags(flags: DpmFlags): Omit<DpmServerOptions, 'onFatal'> {
   if (provider !== 'shm' && provider !== 'tcp') {
     throw new FlagError('--provider', `must be shm or tcp (got "${provider}")`);
   }
+  const durability = flags.durability ?? 'async';
+  if (durability !== 'async' && durability !== 'sync') {
+    throw new FlagError('--durability', `must be async or sync (got "${durability}")`);
+  }
   const secret = readSecret(flags.secretFile);
   return {
     dataDir: isAbsolute(flags.dataDir) ? flags.dataDir : resolve(flags.dataDir),
@@ -98,26 +108,6 @@ function parseDpmFlags(flags: DpmFlags): Omit<DpmServerOptions, 'onFatal'> {
     host: flags.host ?? '127.0.0.1',
     port: parseInteger('--port', flags.port, 0, 65535, 0),
     secret,
+    durability,
   };
-}
-
-/** The cluster secret from a file or DINOMO_SECRET; at least 16 bytes (the transport checks it too). */
-function readSecret(file: string | undefined): string {
-  let secret: string | undefined;
-  if (file !== undefined) {
-    try {
-      secret = readFileSync(file, 'utf8').trim();
-    } catch (err) {
-      throw new FlagError('--secret-file', `cannot be read: ${String(err)}`);
-    }
-  } else {
-    secret = process.env.DINOMO_SECRET;
-  }
-  if (secret === undefined || Buffer.byteLength(secret) < 16) {
-    throw new FlagError(
-      '--secret-file',
-      'or DINOMO_SECRET must give a cluster secret of at least 16 bytes, the same in every process',
-    );
-  }
-  return secret;
 }

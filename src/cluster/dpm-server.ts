@@ -5,14 +5,31 @@ import {
   type ActorContext,
   type ReplyTo,
 } from '../actors/index.js';
+import { readMapEpoch, writeSlotMap, writeSlotOwners } from '../dpm/cluster-metadata.js';
 import {
   dpmActorName,
   dpmSystemLocation,
+  slotMapBytes,
   type DpmDescription,
   type DpmServerMessage,
 } from '../dpm/dpm-server-protocol.js';
-import { openFileRegion, openRegion, type FileRegion } from '../dpm/index.js';
+import {
+  Metadata,
+  fenceTableOffset,
+  fenceWordOffset,
+  openFileRegion,
+  openRegion,
+  type FileRegion,
+  type Region,
+} from '../dpm/index.js';
+import {
+  fileRegionFlush,
+  newFlushCounter,
+  noFlush,
+  type RegionFlush,
+} from '../dpm/region-flush.js';
 import { DinomoError } from '../errors/index.js';
+import { currentIncarnation } from '../fabric/fence.js';
 import { FabricHost } from '../fabric/index.js';
 import { PortDpmControl } from '../kn/port-dpm-control.js';
 import { systemClock, type Clock } from '../time/index.js';
@@ -35,12 +52,31 @@ export interface DpmServerOptions {
   mergeThreads?: number;
   /** How long a manager request may take (ms); default 10 000. */
   requestTimeoutMs?: number;
+  /**
+   * 'sync': the DPM flushes (msync) its own records where recovery needs them: the whole region
+   * once at start, the manager's allocations and failovers, merge and cleaning tasks, and the slot
+   * map and epoch of `write-owners` and `write-map` before answering (docs/architecture.md,
+   * "Durability"). KN commits arrive over the fabric and reach the region's memory (the file's page
+   * cache) only: they survive the crash of any process, not of the operating system. Default
+   * 'async': no flushes.
+   */
+  durability?: 'async' | 'sync';
   clock?: Clock;
   /** Called if the manager worker dies: the server is useless then, and the process should exit. */
   onFatal?: (why: string) => void;
 }
 
 const startTimeoutMs = 30_000;
+
+/**
+ * The manager's idle re-check of the chains (ms). KN threads in other processes cannot ring the
+ * manager's doorbell after a commit, so this bounds how long a commit waits for its merge.
+ */
+const remoteRecheckMs = 1;
+
+/** The highest incarnation a fence word holds (fence.ts: 31 bits). */
+const incarnationMax = 0x7fff_ffff;
+const slotCount = slotMapBytes / 2;
 
 /**
  * The DPM as a process of its own (`dinomo dpm`): the region mapped from a file, the manager worker
@@ -54,7 +90,16 @@ export class DpmServer {
   readonly port: number;
   readonly description: DpmDescription;
   private readonly file: FileRegion;
+  private readonly region: Region;
   private readonly fabric: FabricHost;
+  /**
+   * Per rank, the lowest incarnation the fabric still grants (what this server fenced at the
+   * fabric, seeded from the region's fence words at start). It can be ahead of the fence word for
+   * the moment between a failover's fabric fence and the manager's.
+   */
+  private readonly fabricFloor = new Map<number, number>();
+  /** Flushes the slot map and epoch with durability 'sync'; nothing with 'async'. */
+  private readonly flushMetadata: RegionFlush;
   private readonly manager: WorkerHandle;
   private readonly actors: ActorSystem;
   private readonly server: TcpTransportServer;
@@ -66,6 +111,8 @@ export class DpmServer {
 
   private constructor(parts: {
     file: FileRegion;
+    region: Region;
+    flushMetadata: RegionFlush;
     fabric: FabricHost;
     manager: WorkerHandle;
     actors: ActorSystem;
@@ -75,6 +122,8 @@ export class DpmServer {
     timeoutMs: number;
   }) {
     this.file = parts.file;
+    this.region = parts.region;
+    this.flushMetadata = parts.flushMetadata;
     this.fabric = parts.fabric;
     this.manager = parts.manager;
     this.actors = parts.actors;
@@ -83,6 +132,11 @@ export class DpmServer {
     this.description = parts.description;
     this.clock = parts.clock;
     this.timeoutMs = parts.timeoutMs;
+    // A restarted DPM knows the fences only from the region: the fabric must refuse what they fence.
+    for (let rank = 0; rank < this.region.geometry.chainCount; rank++) {
+      const allowed = currentIncarnation(this.region.i32, fenceWordOffset(this.region, rank) / 4);
+      if (allowed > 0) this.fenceFabric(rank, allowed - 1);
+    }
     this.failovers = this.attach(0);
     this.actors.spawn<null, DpmServerMessage>(dpmActorName, {
       initialState: null,
@@ -95,13 +149,38 @@ export class DpmServer {
 
   static async start(options: DpmServerOptions): Promise<DpmServer> {
     const clock = options.clock ?? systemClock;
-    const file = openFileRegion(options.dataDir, options.regionBytes, {
-      blockBytes: options.blockBytes,
-      chainCount: options.ranks,
-    });
+    const durability = options.durability ?? 'async';
+    if (durability !== 'async' && durability !== 'sync') {
+      throw new DinomoError(
+        'INVALID_OPTION',
+        `durability must be 'async' or 'sync', not ${JSON.stringify(durability)}`,
+      );
+    }
+    // KN processes survive a DPM restart, and a fenced one must stay fenced: keep the fence words.
+    const file = openFileRegion(
+      options.dataDir,
+      options.regionBytes,
+      { blockBytes: options.blockBytes, chainCount: options.ranks },
+      { keepFences: true },
+    );
     const cleanups: (() => unknown)[] = [() => file.release()];
     try {
-      const geometry = openRegion(file.region).geometry;
+      const region = openRegion(file.region);
+      const { geometry } = region;
+      const { metadataOffset } = geometry;
+      const flushCounter = newFlushCounter();
+      let flushMetadata: RegionFlush = noFlush;
+      if (durability === 'sync') {
+        // The region the manager starts from (recovered, or just formatted) is in the file before
+        // anything is written on top of it; later, each slot map write flushes its own range.
+        fileRegionFlush(file.region, flushCounter)();
+        flushMetadata = fileRegionFlush(
+          file.region,
+          flushCounter,
+          metadataOffset,
+          fenceTableOffset(metadataOffset) - metadataOffset,
+        );
+      }
       const fabric = new FabricHost(file.region, {
         provider: options.provider,
         rankCount: geometry.chainCount,
@@ -111,7 +190,13 @@ export class DpmServer {
       const manager = new WorkerHandle(
         workerScript(import.meta.url, '../dpm/dpm-manager-worker.js'),
         'dpm-manager',
-        { region: file.region, mergeThreads: options.mergeThreads ?? 1 },
+        {
+          region: file.region,
+          mergeThreads: options.mergeThreads ?? 1,
+          durability,
+          flushCounter,
+          idleRecheckMs: remoteRecheckMs,
+        },
         [],
         (_name, why) => options.onFatal?.(`the DPM manager died: ${why}`),
       );
@@ -131,6 +216,8 @@ export class DpmServer {
       });
       return new DpmServer({
         file,
+        region,
+        flushMetadata,
         fabric,
         manager,
         actors,
@@ -193,13 +280,131 @@ export class DpmServer {
         return;
       case 'failover':
         this.answer(ctx, msg.replyTo, () => {
+          this.checkRank(msg.rank);
+          checkInteger('incarnation', msg.incarnation, 0, incarnationMax - 1);
           // Cut the thread off at the fabric first, so no write of it lands while the manager
           // trims, seals and merges its chain.
-          this.fabric.fence(msg.rank, msg.incarnation);
+          this.fenceFabric(msg.rank, msg.incarnation);
           return this.failovers.failover(msg.rank, msg.incarnation);
         });
         return;
+      case 'incarnation':
+        this.answerNow(ctx, msg.replyTo, () => this.incarnationOf(msg.rank));
+        return;
+      case 'read-map':
+        this.answerNow(ctx, msg.replyTo, () => this.readMap());
+        return;
+      case 'write-owners':
+        this.answerNow(ctx, msg.replyTo, () => this.writeOwners(msg.slots, msg.owner, msg.epoch));
+        return;
+      case 'write-map':
+        this.answerNow(ctx, msg.replyTo, () => this.writeMap(msg.slotMap, msg.epoch));
+        return;
     }
+  }
+
+  /**
+   * The lowest incarnation of `rank` that is not fenced: the fence word in the region, or the
+   * fabric's floor while a failover has fenced the fabric but not yet the word.
+   */
+  private incarnationOf(rank: number): number {
+    this.checkRank(rank);
+    const word = currentIncarnation(this.region.i32, fenceWordOffset(this.region, rank) / 4);
+    return Math.max(word, this.fabricFloor.get(rank) ?? 0);
+  }
+
+  private readMap(): { epoch: number; slotMap: Uint8Array } {
+    const { metadataOffset } = this.region.geometry;
+    const at = metadataOffset + Metadata.slotMap;
+    return {
+      epoch: readMapEpoch(this.region.view, metadataOffset),
+      slotMap: this.region.bytes.slice(at, at + slotMapBytes),
+    };
+  }
+
+  private writeOwners(slots: unknown, owner: unknown, epoch: unknown): null {
+    if (!Array.isArray(slots)) {
+      throw new DinomoError('INVALID_OPTION', 'slots must be an array of slot numbers');
+    }
+    for (const slot of slots as unknown[]) checkInteger('slot', slot, 0, slotCount - 1);
+    const chainCount = this.region.geometry.chainCount;
+    checkInteger('owner', owner, 0, chainCount - 1);
+    const newEpoch = this.checkEpoch(epoch);
+    writeSlotOwners(
+      this.region.view,
+      this.region.geometry.metadataOffset,
+      slots as number[],
+      owner as number,
+      newEpoch,
+    );
+    this.flushMetadata();
+    return null;
+  }
+
+  private writeMap(slotMap: unknown, epoch: unknown): null {
+    if (!(slotMap instanceof Uint8Array) || slotMap.byteLength !== slotMapBytes) {
+      throw new DinomoError(
+        'INVALID_OPTION',
+        `slotMap must be ${slotMapBytes} bytes (16384 owners as u16 little-endian)`,
+      );
+    }
+    const newEpoch = this.checkEpoch(epoch);
+    const chainCount = this.region.geometry.chainCount;
+    const view = new DataView(slotMap.buffer, slotMap.byteOffset, slotMap.byteLength);
+    const owners = new Uint16Array(slotCount);
+    for (let slot = 0; slot < slotCount; slot++) {
+      const owner = view.getUint16(slot * 2, true);
+      if (owner >= chainCount && owner !== Metadata.slotUnassigned) {
+        throw new DinomoError(
+          'INVALID_OPTION',
+          `slotMap gives slot ${slot} owner ${owner}, outside 0..${chainCount - 1} ` +
+            `(or ${Metadata.slotUnassigned}, unassigned)`,
+        );
+      }
+      owners[slot] = owner;
+    }
+    writeSlotMap(this.region.view, this.region.geometry.metadataOffset, owners, newEpoch);
+    this.flushMetadata();
+    return null;
+  }
+
+  /** A new map epoch: a u32 that is not below the persisted one. */
+  private checkEpoch(epoch: unknown): number {
+    const current = readMapEpoch(this.region.view, this.region.geometry.metadataOffset);
+    checkInteger('epoch', epoch, 0, 0xffff_ffff);
+    if ((epoch as number) < current) {
+      throw new DinomoError(
+        'INVALID_OPTION',
+        `epoch ${epoch as number} is below the persisted map's epoch ${current}`,
+      );
+    }
+    return epoch as number;
+  }
+
+  private checkRank(rank: unknown): void {
+    checkInteger('rank', rank, 0, this.region.geometry.chainCount - 1);
+  }
+
+  /** Fences incarnations up to `incarnation` of `rank` at the fabric, and remembers the floor. */
+  private fenceFabric(rank: number, incarnation: number): void {
+    this.fabricFloor.set(rank, Math.max(this.fabricFloor.get(rank) ?? 0, incarnation + 1));
+    this.fabric.fence(rank, incarnation);
+  }
+
+  /** Answers an ask with what `run` returns, or with the error it throws. */
+  private answerNow<T>(
+    ctx: ActorContext<DpmServerMessage>,
+    replyTo: ReplyTo<T>,
+    run: () => T,
+  ): void {
+    let value: T;
+    try {
+      value = run();
+    } catch (err) {
+      ctx.replyError(replyTo, err);
+      return;
+    }
+    ctx.reply(replyTo, value);
   }
 
   /** Answers an ask when the promise settles; the actor goes on meanwhile. */
@@ -223,10 +428,7 @@ export class DpmServer {
 
   /** The manager port of `rank`'s current incarnation (a newer incarnation replaces the port). */
   private control(rank: number, incarnation: number): PortDpmControl {
-    const { chainCount } = this.description.geometry;
-    if (!Number.isInteger(rank) || rank < 0 || rank >= chainCount) {
-      throw new DinomoError('INVALID_OPTION', `rank ${rank} is outside 0..${chainCount - 1}`);
-    }
+    this.checkRank(rank);
     const held = this.controls.get(rank);
     if (held !== undefined && held.incarnation === incarnation) return held.control;
     held?.control.close();
@@ -240,4 +442,20 @@ export class DpmServer {
     this.manager.worker.postMessage({ type: 'attach', port: channel.port2 }, [channel.port2]);
     return new PortDpmControl(channel.port1, this.clock, this.timeoutMs, incarnation);
   }
+}
+
+/** Throws INVALID_OPTION unless `value` is an integer in `min..max`. */
+function checkInteger(what: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new DinomoError(
+      'INVALID_OPTION',
+      `${what} must be an integer in ${min}..${max} (got ${shown(value)})`,
+    );
+  }
+}
+
+function shown(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object' && value !== null) return 'an object';
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

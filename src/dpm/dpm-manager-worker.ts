@@ -20,8 +20,14 @@ import type { CleanTaskInput, MergeTaskInput, TaskRegion } from './merge-task.js
 import { fileRegionFlush, newFlushCounter } from './region-flush.js';
 import { openRegion } from './region.js';
 
-/** How often an idle manager re-checks the chains even without a doorbell (missed rings, stalls). */
-const idleRecheckMs = 50;
+/**
+ * How often an idle manager re-checks the chains even without a doorbell (missed rings, stalls),
+ * unless the worker data says otherwise (`idleRecheckMs`).
+ */
+const defaultIdleRecheckMs = 50;
+
+/** About how often stalled chains get another chance and cleaning looks again (`service.tick`). */
+const tickMs = 50;
 
 type WaitAsync = (
   array: Int32Array,
@@ -71,18 +77,38 @@ function main(port: MessagePort): void {
   });
   let stopped = false;
   const doorbellIndex = Superblock.doorbell / 4;
+  const recheckMs =
+    data.idleRecheckMs !== undefined &&
+    Number.isFinite(data.idleRecheckMs) &&
+    data.idleRecheckMs > 0
+      ? data.idleRecheckMs
+      : defaultIdleRecheckMs;
+  // With the default interval every timed-out wait ticks, as before; with a short one (remote KN
+  // threads, which cannot ring) a timed-out wait only pumps, and every n-th one ticks: a tick makes
+  // the cleaner scan the block headers again, which is not worth doing every millisecond.
+  const timeoutsPerTick = Math.max(1, Math.round(tickMs / recheckMs));
+  let timeouts = 0;
 
   /**
    * Merge scheduling: sleep on the doorbell word (KN threads add 1 and notify after each commit),
-   * with a timeout so that chains are re-checked now and then even if a ring was missed.
+   * with a timeout so that chains are re-checked even if a ring was missed or never comes. The pump
+   * at the top of the loop submits a merge for every chain whose commit word moved past its merge
+   * cursor (DpmManagerCore.chainsNeedingMerge reads the commit words), so a timed-out wait merges
+   * remote commits within about `recheckMs`.
    */
   async function watchDoorbell(): Promise<void> {
     while (!stopped) {
       const seen = Atomics.load(region.i32, doorbellIndex);
       service.pump();
-      const wait = waitAsync(region.i32, doorbellIndex, seen, idleRecheckMs);
+      const wait = waitAsync(region.i32, doorbellIndex, seen, recheckMs);
       const outcome = wait.async ? await wait.value : wait.value;
-      if (outcome === 'timed-out') service.tick();
+      if (outcome === 'timed-out') {
+        timeouts++;
+        if (timeouts >= timeoutsPerTick) {
+          timeouts = 0;
+          service.tick();
+        }
+      }
       // A ring between our load and the wait returns at once; yield so that merge results and port
       // messages (macrotasks) still run when KN threads ring faster than we loop.
       else if (outcome === 'not-equal') await yieldToEventLoop();

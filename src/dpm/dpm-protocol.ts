@@ -59,4 +59,12 @@ export interface DpmManagerWorkerData {
   durability?: 'async' | 'sync';
   /** Counts the flushes of the manager and its tasks (region-flush.ts, newFlushCounter). */
   flushCounter?: SharedArrayBuffer;
+  /**
+   * How long (ms) an idle manager sleeps on the doorbell before it looks at the chains' commit words
+   * anyway (default 50). KN threads in this process ring the doorbell after each commit; KN threads
+   * in other processes (the DPM server, `dinomo dpm`) cannot, so there this is what bounds the delay
+   * between a commit and its merge, and the server sets it low. The periodic re-check of stalled
+   * chains and of cleaning stays at about every 50 ms whatever this is.
+   */
+  idleRecheckMs?: number;
 }

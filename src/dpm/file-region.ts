@@ -17,6 +17,7 @@ import {
   type RecoveryReport,
 } from './recovery.js';
 import { fenceWordOffset, formatRegion, openRegion, type FormatOptions } from './region.js';
+import { currentIncarnation } from '../fabric/fence.js';
 
 /** A DPM region mapped from a file in a data directory (native addon, pmem part). */
 export interface FileRegion {
@@ -38,13 +39,16 @@ const lockFile = 'LOCK';
  * Opens the region in `dataDir`, or formats a new one there. A region from an earlier run is
  * recovered (torn tails cut by checksum, commit offsets checked, chains sealed, block states and
  * live counts recomputed from the chains and the index; the DPM manager then merges what is
- * unmerged) and its fence words are reset, since no writer of that run is alive. The
- * directory is locked for this process: a second cluster on it would corrupt the region.
+ * unmerged). Its fence words are reset, since no writer of that run is alive in this process,
+ * unless `keepFences` is set: a DPM server's KN processes outlive it, and a fenced one must stay
+ * fenced (only a busy bit left by a write cut short is cleared then). The directory is locked for
+ * this process: a second cluster on it would corrupt the region.
  */
 export function openFileRegion(
   dataDir: string,
   regionBytes: number,
   format: FormatOptions,
+  options: { keepFences?: boolean } = {},
 ): FileRegion {
   const pmem = pmemAddon();
   try {
@@ -89,7 +93,9 @@ export function openFileRegion(
     const recovery = recoverRegion(opened);
     const repair = repairBlockStates(opened);
     for (let rank = 0; rank < opened.geometry.chainCount; rank++) {
-      Atomics.store(opened.i32, fenceWordOffset(opened, rank) / 4, 0);
+      const index = fenceWordOffset(opened, rank) / 4;
+      const kept = options.keepFences === true ? currentIncarnation(opened.i32, index) : 0;
+      Atomics.store(opened.i32, index, kept);
     }
     return { region, path, reopened: true, recovery, repair, release };
   } catch (err) {
