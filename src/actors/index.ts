@@ -46,6 +46,7 @@ export { ActorSystem, type Transport, type TransportLink } from './system.js';
 export { PortTransport } from './port-transport.js';
 export { TcpTransport, connectTcpTransport, maxQueuedBytes } from './tcp-transport.js';
 export { TcpTransportServer, maxPendingHandshakes } from './tcp-transport-server.js';
+export { TcpLink, type Asker, type TcpLinkOptions } from './tcp-link.js';
 export {
   defaultTcpHost,
   defaultHandshakeTimeoutMs,
@@ -53,7 +54,7 @@ export {
   type ConnectTcpTransportOptions,
   type TcpTransportServerOptions,
 } from './tcp-options.js';
-export { maxFrameBytes } from './frame-reader.js';
+export { FrameReader, encodeFrame, frameHeaderBytes, maxFrameBytes } from './frame-reader.js';
 export {
   actorAddress,
   splitAddress,

@@ -19,6 +19,7 @@ import {
 import { isDinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
 import { addDpmCommand } from './dpm-command.js';
+import { addProcessCommands } from './process-commands.js';
 import { addFabricBenchCommand } from './fabric-bench-command.js';
 import {
   FlagError,
@@ -141,6 +142,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .action(async (flags: TriggerFlagValues) => setExitCode(await triggerCommand(flags, io)));
   addFabricBenchCommand(program, io, setExitCode);
   addDpmCommand(program, io, setExitCode);
+  addProcessCommands(program, io, setExitCode);
   return program;
 }
 

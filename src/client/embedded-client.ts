@@ -40,21 +40,35 @@ export interface RoutingOptions {
   feedback?: LatencyFeedback;
 }
 
+/**
+ * Where a client finds the channel of a KN thread, and how it refreshes its routing. The embedded
+ * cluster hands its channel array; a remote client (remote-client.ts) opens connections on demand
+ * and fetches the routing table from the RN.
+ */
+export interface KnRouter {
+  /** The channel of KN thread `rank`; undefined while the client knows no way to reach it. */
+  channel(rank: number): KnChannel | undefined;
+  /** The routing may be stale (a request was refused or unanswered): fetch it again. */
+  refresh(): void;
+}
+
 /** Routes each request straight to the KN thread that owns the key's slot. */
 export class EmbeddedClient implements KvClient {
-  private readonly channels: readonly KnChannel[];
+  private readonly router: KnRouter;
   private readonly published: Uint16Array;
   private readonly slotMap: Uint16Array;
   private readonly retry: RetryPolicy | null;
   private readonly feedback: LatencyFeedback | null;
 
   constructor(
-    channels: readonly KnChannel[],
+    channels: readonly KnChannel[] | KnRouter,
     slotMap: Uint16Array,
     retry: RetryPolicy | null = null,
     routing: RoutingOptions = {},
   ) {
-    this.channels = channels;
+    this.router = isRouter(channels)
+      ? channels
+      : { channel: (rank) => channels[rank], refresh: () => {} };
     this.published = slotMap;
     this.slotMap = routing.cacheMap === true ? Uint16Array.from(slotMap) : slotMap;
     this.feedback = routing.feedback ?? null;
@@ -110,16 +124,24 @@ export class EmbeddedClient implements KvClient {
     }
   }
 
-  /** Copies the published slot map (what a remote client would fetch from the RN). */
+  /** Copies the published slot map (what a remote client fetches from the RN). */
   private refreshMap(): void {
+    this.router.refresh();
     if (this.slotMap !== this.published) this.slotMap.set(this.published);
   }
 
   private channelFor(key: Uint8Array): KnChannel {
     const rank = this.slotMap[slotOfKey(key)] as number;
-    const channel = this.channels[rank];
-    if (channel === undefined)
-      throw new DinomoError('INTERNAL', `no channel for KN thread rank ${rank}`);
+    const channel = this.router.channel(rank);
+    // Not sent anywhere, so retrying is safe: the owner may not have joined yet, or its slots are
+    // about to move.
+    if (channel === undefined) {
+      throw new DinomoError('TRYAGAIN', `no route to KN thread ${rank} yet; retry shortly`);
+    }
     return channel;
   }
+}
+
+function isRouter(channels: readonly KnChannel[] | KnRouter): channels is KnRouter {
+  return !Array.isArray(channels);
 }

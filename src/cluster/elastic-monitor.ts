@@ -1,4 +1,3 @@
-import { readMapEpoch, writeSlotOwners } from '../dpm/cluster-metadata.js';
 import {
   FailureDetector,
   initialReconfigState,
@@ -23,11 +22,11 @@ export interface MoveReport {
   readPauseMs: number;
 }
 
-/** What the monitor asks of the cluster around it (worker threads, DPM manager, region). */
+/** What the monitor asks of the cluster around it (KN threads, the DPM, its cluster metadata). */
 export interface ElasticMonitorDeps {
   clock: Clock;
-  region: SharedArrayBuffer;
-  metadataOffset: number;
+  /** The epoch of the slot map persisted in the DPM when the monitor starts. */
+  initialEpoch: number;
   /** The published slot map clients route by; changed in place once an epoch is persisted. */
   slotMap: Uint16Array;
   /** Resolves with the thread's committed LSN once it stopped serving the slots. */
@@ -40,10 +39,13 @@ export interface ElasticMonitorDeps {
   /** The detector suspects `rank` (no heartbeat for suspectAfterUs). */
   onSuspect(rank: number): void;
   /**
-   * Makes the slot map and epoch just written durable in the region's file (durability 'sync').
-   * Absent: the records are durable once written (a region in memory, or 'async').
+   * Records `owner` for `slots` and the new `epoch` in the DPM's cluster metadata, durably: with
+   * durability 'sync' the records must be in the region's file before this resolves. A KN thread
+   * that writes in the new epoch must never have entries in the file under an epoch the file does
+   * not record, or a restart after an OS crash would reuse that epoch and its writes could lose to
+   * older ones. Rejects if the records may not be durable; the monitor retries after retryUs.
    */
-  flushMetadata?(): void;
+  persistOwners(slots: readonly number[], owner: number, epoch: number): Promise<void>;
 }
 
 export interface ElasticMonitorOptions {
@@ -79,7 +81,7 @@ export class ElasticMonitor {
     private readonly deps: ElasticMonitorDeps,
     private readonly options: ElasticMonitorOptions,
   ) {
-    this.state = initialReconfigState(readMapEpoch(new DataView(deps.region), deps.metadataOffset));
+    this.state = initialReconfigState(deps.initialEpoch);
     this.detector = new FailureDetector({
       leaseUs: options.leaseUs,
       suspectAfterUs: options.suspectAfterUs,
@@ -216,23 +218,23 @@ export class ElasticMonitor {
   }
 
   /**
-   * Writes the owners and the epoch into the DPM's cluster metadata, then publishes the map. With
-   * durability 'sync' the records are flushed before anyone acts on them: a KN thread that writes in
-   * the new epoch must never have entries in the file under an epoch the file does not record, or a
-   * restart after an OS crash would reuse that epoch and its writes could lose to older ones. A
-   * failed flush is retried after retryUs; the move waits meanwhile.
+   * Persists the owners and the epoch (deps.persistOwners), then publishes the map; retried after
+   * retryUs until the records are durable, and the move waits meanwhile.
    */
   private persist(slots: readonly number[], owner: number, epoch: number, done: () => void): void {
     if (this.stopped) return;
-    writeSlotOwners(new DataView(this.deps.region), this.deps.metadataOffset, slots, owner, epoch);
-    try {
-      this.deps.flushMetadata?.();
-    } catch (err) {
-      console.error(`dinomo: cannot flush epoch ${epoch} to the region's file; retrying:`, err);
-      this.deps.clock.setTimer(this.options.retryUs, () => this.persist(slots, owner, epoch, done));
-      return;
-    }
-    for (const slot of slots) this.deps.slotMap[slot] = owner;
-    done();
+    this.deps.persistOwners(slots, owner, epoch).then(
+      () => {
+        if (this.stopped) return;
+        for (const slot of slots) this.deps.slotMap[slot] = owner;
+        done();
+      },
+      (err: unknown) => {
+        console.error(`dinomo: cannot persist epoch ${epoch} in the DPM; retrying:`, err);
+        this.deps.clock.setTimer(this.options.retryUs, () =>
+          this.persist(slots, owner, epoch, done),
+        );
+      },
+    );
   }
 }

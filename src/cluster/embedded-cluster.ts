@@ -1,9 +1,10 @@
 import { MessageChannel } from 'node:worker_threads';
 import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
 import { fillOptions, type ClusterOptions, type FilledOptions } from '../config/index.js';
-import { readMapEpoch, writeSlotMap } from '../dpm/cluster-metadata.js';
+import { readMapEpoch, writeSlotMap, writeSlotOwners } from '../dpm/cluster-metadata.js';
 import {
   fenceTableOffset,
+  fenceWordOffset,
   formatRegion,
   openFileRegion,
   openRegion,
@@ -17,6 +18,7 @@ import {
   type RegionFlush,
 } from '../dpm/region-flush.js';
 import { DinomoError } from '../errors/index.js';
+import { currentIncarnation } from '../fabric/index.js';
 import { EmbeddedClient, KnChannel, LatencyFeedback, type KvClient } from '../client/index.js';
 import {
   embeddedLocation,
@@ -41,6 +43,7 @@ import { Autoscaler } from './autoscaler.js';
 import { ElasticMonitor, type MoveReport } from './elastic-monitor.js';
 import type { DecisionRecord } from '../monitor/index.js';
 import { WorkerHandle } from './worker-handle.js';
+import { knThreadSettings } from './kn-settings.js';
 
 const startTimeoutMs = 30_000;
 const stopTimeoutMs = 30_000;
@@ -173,8 +176,7 @@ export class Cluster {
     this.monitor = new ElasticMonitor(
       {
         clock,
-        region: this.region,
-        metadataOffset,
+        initialEpoch: epoch,
         slotMap: this.slotMap,
         release: async (rank, slots) => {
           const answer = await this.actors.ask<KnControlMessage, KnReleased>(
@@ -197,7 +199,15 @@ export class Cluster {
         },
         reachable: (rank) => this.threads[rank]?.state === 'live',
         onSuspect: (rank) => this.declareFailed(rank),
-        flushMetadata,
+        persistOwners: (slots, owner, mapEpoch) => {
+          try {
+            writeSlotOwners(new DataView(this.region), metadataOffset, slots, owner, mapEpoch);
+            flushMetadata();
+            return Promise.resolve();
+          } catch (err) {
+            return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        },
       },
       {
         leaseUs: options.leaseMs * 1000,
@@ -585,8 +595,12 @@ export class Cluster {
     onDeath: (name: string, why: string) => void,
   ): void {
     const o = this.options;
-    // A member from now on: its first heartbeat (sent before it reports ready) gets its lease.
-    this.monitor.detector.register(rank, 0, this.clock.nowUs());
+    // A member from now on: its first heartbeat (sent before it reports ready) gets its lease. A
+    // rank that was failed over in an earlier run of this region restarts as the incarnation its
+    // fence allows, which is also the one the worker reads.
+    const fenceIndex = fenceWordOffset(openRegion(this.region), rank) / 4;
+    const incarnation = currentIncarnation(new Int32Array(this.region), fenceIndex);
+    this.monitor.detector.register(rank, incarnation, this.clock.nowUs());
     const { port1, port2 } = new MessageChannel();
     this.manager?.worker.postMessage({ type: 'attach', port: port2 }, [port2]);
     const control = new MessageChannel();
@@ -604,15 +618,7 @@ export class Cluster {
       rank,
       knId,
       statsBuffer: this.statsBuffer,
-      cacheBytes: o.cacheBytesPerThread,
-      blockBytes: o.blockBytes,
-      recentBlocks: o.recentBlocks,
-      groupCommitUs: o.groupCommitUs,
-      groupCommitBytes: o.groupCommitBytes,
-      inflightMax: o.inflightMaxPerThread,
-      controlTimeoutMs: o.requestTimeoutMs,
-      heartbeatMs: o.heartbeatMs,
-      durability: o.durability,
+      ...knThreadSettings(o),
       managerPort: port1,
       controlPort: control.port2,
       mainPid: process.pid,

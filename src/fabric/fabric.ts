@@ -51,9 +51,11 @@ export interface Fabric {
   /**
    * After an operation failed with UNAVAILABLE (the connection to the DPM broke, or the DPM
    * restarted), every later operation keeps failing until the caller has dealt with the loss (for a
-   * KN thread: abandon its log block) and calls this. Throws UNAVAILABLE while the DPM is still down.
+   * KN thread: abandon its log block) and calls this. Throws (or rejects with) UNAVAILABLE while the
+   * DPM is still down and FENCED when the caller was fenced. A fabric whose new access right comes
+   * from another process (a grant asked for over the network) completes asynchronously.
    */
-  reconnect(): void;
+  reconnect(): void | Promise<void>;
 }
 
 export function newFabricCounters(): FabricCounters {

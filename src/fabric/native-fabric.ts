@@ -7,11 +7,11 @@ export interface NativeFabricOptions {
   /** The grant to connect with first. */
   grant: FabricGrant;
   /**
-   * The newest grant for this thread, asked for on reconnect. Throws FENCED when the DPM fenced the
-   * thread and UNAVAILABLE while the DPM is unknown or down. It must answer synchronously (from what
-   * the thread's control channel last learned): fabric calls are synchronous.
+   * The newest grant for this thread, asked for on reconnect. Throws (or rejects with) FENCED when
+   * the DPM fenced the thread and UNAVAILABLE while the DPM is unknown or down. A KN process asks
+   * the DPM server over its control connection, so reconnect() is asynchronous then.
    */
-  regrant: () => FabricGrant;
+  regrant: () => FabricGrant | Promise<FabricGrant>;
   /** The local address tcp endpoints bind; loopback unless the cluster spans hosts. */
   host?: string;
   /** The registered staging buffer; larger transfers are split into pieces of this size. */
@@ -38,7 +38,7 @@ const defaultTimeoutMs = 1000;
 export class NativeFabric implements Fabric {
   readonly counters: FabricCounters = newFabricCounters();
   private readonly endpoint: NativeFabricEndpoint;
-  private readonly regrant: () => FabricGrant;
+  private readonly regrant: () => FabricGrant | Promise<FabricGrant>;
   private grantValue: FabricGrant;
   private lastWordWritten = 0;
 
@@ -162,8 +162,13 @@ export class NativeFabric implements Fabric {
    * Takes the newest grant and opens a new endpoint with it, then proves the DPM answers with one
    * read. Throws FENCED (from the grant) or UNAVAILABLE; the fabric stays broken then.
    */
-  reconnect(): void {
+  reconnect(): void | Promise<void> {
     const grant = this.regrant();
+    if (grant instanceof Promise) return grant.then((fresh) => this.reconnectWith(fresh));
+    this.reconnectWith(grant);
+  }
+
+  private reconnectWith(grant: FabricGrant): void {
     callNative(() => this.endpoint.reset());
     this.connect(grant);
     this.read64(0);

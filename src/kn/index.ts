@@ -18,10 +18,11 @@ export {
   threadStatsView,
   type ThreadStatName,
 } from './thread-stats.js';
-export type { KnWorkerData } from './kn-worker-data.js';
+export type { KnThreadSettings, KnWorkerData } from './kn-worker-data.js';
 export {
   embeddedLocation,
   knControlActorName,
+  knProcessThreadLocation,
   knThreadName,
   monitorActorName,
   type KnControlMessage,

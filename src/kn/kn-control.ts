@@ -65,3 +65,14 @@ export function embeddedLocation(
 export function knThreadName(rank: number): string {
   return `kn-${rank}`;
 }
+
+/**
+ * Actor-system location of KN thread `rank` of KN `knId` in a multi-process cluster: the monitor
+ * reaches the thread's control actor there, over the connection the thread opened to it.
+ */
+export function knProcessThreadLocation(
+  knId: number,
+  rank: number,
+): { node: string; process: number; thread: string } {
+  return { node: 'kn', process: knId, thread: knThreadName(rank) };
+}

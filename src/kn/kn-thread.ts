@@ -180,7 +180,7 @@ export class KnThread {
         this.log.abandonBlock();
         await this.sleepUs(retryUs);
         try {
-          this.deps.fabric.reconnect();
+          await this.deps.fabric.reconnect();
         } catch {
           // Still down: the next attempt fails fast and waits again.
         }
@@ -700,7 +700,7 @@ export class KnThread {
     const retryUs = this.options.reconnectRetryUs ?? defaultReconnectRetryUs;
     for (;;) {
       try {
-        this.deps.fabric.reconnect();
+        await this.deps.fabric.reconnect();
         await this.log.reopen();
         if (this.settleLsn !== null)
           await this.deps.dpm.waitMerged(this.options.rank, this.settleLsn);

@@ -1,9 +1,8 @@
-/** What the parent passes to a KN worker thread. */
-export interface KnWorkerData {
-  region: SharedArrayBuffer;
-  rank: number;
-  knId: number;
-  statsBuffer: SharedArrayBuffer;
+/**
+ * How a KN thread runs, the same for every thread of a cluster: the embedded cluster takes it from
+ * its options, and the monitor hands it to every KN process that joins.
+ */
+export interface KnThreadSettings {
   cacheBytes: number;
   blockBytes: number;
   recentBlocks: number;
@@ -18,4 +17,12 @@ export interface KnWorkerData {
    * last one to the file (msync) before the batch is acknowledged. 'async': persist only counts.
    */
   durability: 'async' | 'sync';
+}
+
+/** What the parent passes to a KN worker thread of an embedded cluster. */
+export interface KnWorkerData extends KnThreadSettings {
+  region: SharedArrayBuffer;
+  rank: number;
+  knId: number;
+  statsBuffer: SharedArrayBuffer;
 }

@@ -10,7 +10,7 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ActorSystem, PortTransport, actorAddress, systemAddress } from '../actors/index.js';
-import { Metadata, Superblock } from '../dpm/layout.js';
+import { Superblock } from '../dpm/layout.js';
 import { IndexReader, fenceWordOffset, openRegion } from '../dpm/index.js';
 import { fileRangeFlush } from '../dpm/region-flush.js';
 import { LocalFabric, currentIncarnation } from '../fabric/index.js';
@@ -20,12 +20,11 @@ import { Dac } from './dac.js';
 import { KnThread } from './kn-thread.js';
 import {
   embeddedLocation,
-  knControlActorName,
   knThreadName,
   monitorActorName,
-  type KnControlMessage,
   type MonitorMessage,
 } from './kn-control.js';
+import { keepLease, knThreadOptions, readOwnership, spawnKnControl } from './kn-thread-runtime.js';
 import type { KnWorkerData } from './kn-worker-data.js';
 import { PortDpmControl } from './port-dpm-control.js';
 import { postBatch } from './post-batch.js';
@@ -72,17 +71,7 @@ async function main(): Promise<void> {
         Atomics.notify(doorbell, 0);
       },
     },
-    {
-      rank: data.rank,
-      epoch,
-      blockBytes: data.blockBytes,
-      recentBlocks: data.recentBlocks,
-      groupCommitUs: data.groupCommitUs,
-      groupCommitBytes: data.groupCommitBytes,
-      inflightMax: data.inflightMax,
-      // No lease until the M-node grants one: the first heartbeat goes out before `ready`.
-      leaseUntilUs: 0,
-    },
+    knThreadOptions(data, data.rank, epoch),
   );
   await thread.start();
   port.on('message', (message: Uint8Array) => thread.enqueue(message));
@@ -90,98 +79,22 @@ async function main(): Promise<void> {
     ...embeddedLocation(data.mainPid, knThreadName(data.rank)),
     clock: systemClock,
   });
-  new PortTransport(
-    actors,
-    data.controlPort,
-    systemAddress(embeddedLocation(data.mainPid, 'main')),
-  );
-  actors.spawn<null, KnControlMessage>(knControlActorName, {
-    initialState: null,
-    handle: async (state, msg, ctx) => {
-      if (msg.type === 'ping') {
-        ctx.reply(msg.replyTo, { rank: data.rank });
-        return state;
-      }
-      if (msg.type === 'release') {
-        const lsn = await thread.releaseSlots(msg.slots);
-        ctx.reply(msg.replyTo, { rank: data.rank, lsn });
-        return state;
-      }
-      if (msg.type === 'acquire') {
-        // Answered once the previous owners' logs are merged; the actor takes messages meanwhile.
-        thread.acquireSlots(msg.slots, msg.epoch, msg.waitFor).then(
-          () => ctx.reply(msg.replyTo, { rank: data.rank }),
-          (err: unknown) => ctx.replyError(msg.replyTo, err),
-        );
-        return state;
-      }
-      await thread.quiesce();
-      thread.publishStats();
-      dpm.close();
-      ctx.reply(msg.replyTo, { rank: data.rank, committedEntries: thread.committedEntries });
-      port.close();
-      return state;
-    },
+  const main = systemAddress(embeddedLocation(data.mainPid, 'main'));
+  new PortTransport(actors, data.controlPort, main);
+  spawnKnControl(actors, thread, data.rank, () => {
+    dpm.close();
+    port.close();
   });
-  await keepLease(actors, thread, data, incarnation);
+  await keepLease(thread, {
+    asker: actors,
+    monitor: actors.remoteRef<MonitorMessage>(actorAddress(main, monitorActorName)),
+    clock: systemClock,
+    rank: data.rank,
+    incarnation,
+    heartbeatMs: data.heartbeatMs,
+  });
   thread.publishStats();
   port.postMessage({ type: 'ready' });
-}
-
-/**
- * The heartbeat loop: every heartbeatMs the thread asks the M-node for its lease, stamping the
- * request with its send time; a grant extends the lease from that time (never beyond what the
- * M-node recorded), a refusal retires the thread (it was declared failed, and its slots moved).
- */
-async function keepLease(
-  actors: ActorSystem,
-  thread: KnThread,
-  data: StartData,
-  incarnation: number,
-): Promise<void> {
-  const monitor = actors.remoteRef<MonitorMessage>(
-    actorAddress(systemAddress(embeddedLocation(data.mainPid, 'main')), monitorActorName),
-  );
-  const beat = async (): Promise<void> => {
-    if (thread.retired !== null) return;
-    const sentUs = systemClock.nowUs();
-    try {
-      const answer = await actors.ask<
-        MonitorMessage,
-        { granted: boolean; leaseUs?: number; reason?: string }
-      >(
-        monitor,
-        (replyTo) => ({ type: 'heartbeat', rank: data.rank, incarnation, replyTo }),
-        data.heartbeatMs * 10,
-      );
-      if (answer.granted) thread.extendLease(sentUs + (answer.leaseUs ?? 0));
-      else thread.retire(answer.reason ?? 'refused by the M-node');
-    } catch {
-      // No answer: the lease simply runs out unless a later heartbeat gets through.
-    }
-  };
-  const loop = (): void => {
-    void beat();
-    systemClock.setTimer(data.heartbeatMs * 1000, loop);
-  };
-  await beat();
-  systemClock.setTimer(data.heartbeatMs * 1000, loop);
-}
-
-/** Reads the epoch and this rank's slots from the cluster metadata (one RT). */
-function readOwnership(
-  fabric: LocalFabric,
-  metadataOffset: number,
-  rank: number,
-): { epoch: number; ownedSlots: Uint8Array } {
-  const bytes = new Uint8Array(Metadata.slotMap + 16384 * 2);
-  fabric.read(metadataOffset, bytes.length, bytes);
-  const view = new DataView(bytes.buffer);
-  const ownedSlots = new Uint8Array(16384);
-  for (let slot = 0; slot < 16384; slot++) {
-    ownedSlots[slot] = view.getUint16(Metadata.slotMap + slot * 2, true) === rank ? 1 : 0;
-  }
-  return { epoch: view.getUint32(Metadata.epoch, true), ownedSlots };
 }
 
 main().catch((err: unknown) => {
