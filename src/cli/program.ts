@@ -20,6 +20,7 @@ import { isDinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
 import { addDpmCommand } from './dpm-command.js';
 import { addProcessCommands } from './process-commands.js';
+import { addClusterCommand } from './cluster-command.js';
 import { addFabricBenchCommand } from './fabric-bench-command.js';
 import {
   FlagError,
@@ -143,6 +144,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   addFabricBenchCommand(program, io, setExitCode);
   addDpmCommand(program, io, setExitCode);
   addProcessCommands(program, io, setExitCode);
+  addClusterCommand(program, io, setExitCode);
   return program;
 }
 

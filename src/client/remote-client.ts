@@ -112,7 +112,7 @@ class RemoteRouter implements KnRouter {
       const old = this.endpoints.get(rank);
       if (e === undefined || old === undefined || e.host !== old.host || e.port !== old.port) {
         this.links.delete(rank);
-        link.close();
+        link.retire(`KN thread ${rank} left the routing table`);
       }
     }
     this.endpoints = endpoints;

@@ -72,6 +72,15 @@ export class TcpKnLink {
     this.socket.destroy();
   }
 
+  /**
+   * Drops the link because the KN thread no longer serves here (the routing table lists it no
+   * more, or elsewhere): like a lost connection, requests in flight fail with UNAVAILABLE (they may
+   * have taken effect) and later ones with TRYAGAIN, which the client retries at the new owner.
+   */
+  retire(reason: string): void {
+    this.fail(reason);
+  }
+
   private describe(): string {
     return `KN thread ${this.options.rank} at ${this.address}`;
   }
