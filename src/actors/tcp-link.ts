@@ -43,7 +43,9 @@ export class TcpLink implements Asker {
   private retryTimer: TimerHandle | null = null;
   private pauseMs: number;
   private closed = false;
-  private upWaiters: Array<() => void> = [];
+  private upWaiters: UpWaiter[] = [];
+  /** Why the last connection attempt was refused (a wrong secret); null once connected. */
+  private refusal: DinomoError | null = null;
 
   constructor(system: ActorSystem, options: TcpLinkOptions) {
     this.system = system;
@@ -58,19 +60,31 @@ export class TcpLink implements Asker {
     return this.transport?.isOpen === true;
   }
 
-  /** Resolves once the link is up; rejects with UNAVAILABLE if it is not within `timeoutMs`. */
+  /**
+   * Resolves once the link is up. Rejects with UNAVAILABLE if it is not within `timeoutMs`, with
+   * UNAUTHORIZED at once when the peer refused this process's proof of the cluster secret, and
+   * with CLOSED when the link is closed meanwhile.
+   */
   waitUp(timeoutMs: number): Promise<void> {
     if (this.up) return Promise.resolve();
+    if (this.closed) return Promise.reject(this.closedError());
+    if (this.refusal !== null) return Promise.reject(this.refusal);
     return new Promise<void>((resolve, reject) => {
+      const waiter: UpWaiter = {
+        wake: () => {
+          timer.cancel();
+          resolve();
+        },
+        fail: (err) => {
+          timer.cancel();
+          reject(err);
+        },
+      };
       const timer = this.clock.setTimer(timeoutMs * 1000, () => {
-        this.upWaiters = this.upWaiters.filter((w) => w !== wake);
+        this.upWaiters = this.upWaiters.filter((w) => w !== waiter);
         reject(this.downError(`not connected within ${timeoutMs} ms`));
       });
-      const wake = (): void => {
-        timer.cancel();
-        resolve();
-      };
-      this.upWaiters.push(wake);
+      this.upWaiters.push(waiter);
     });
   }
 
@@ -79,13 +93,13 @@ export class TcpLink implements Asker {
     makeMsg: (replyTo: ReplyTo<Res>) => NoInfer<Req>,
     timeoutMs: number,
   ): Promise<Res> {
-    if (this.closed)
-      return Promise.reject(new DinomoError('CLOSED', `the link to ${this.target} is closed`));
+    if (this.closed) return Promise.reject(this.closedError());
     if (!this.up) return Promise.reject(this.downError('reconnecting'));
     return this.system.ask(ref, makeMsg, timeoutMs).catch((err: unknown) => {
       // The connection closed under the ask: the peer may come back, so this is not final.
-      if (isDinomoError(err) && err.code === 'CLOSED' && !this.closed)
+      if (isDinomoError(err) && err.code === 'CLOSED' && !this.closed) {
         throw this.downError(err.message);
+      }
       throw err;
     });
   }
@@ -94,12 +108,25 @@ export class TcpLink implements Asker {
     if (this.closed) return;
     this.closed = true;
     this.retryTimer?.cancel();
+    const wasUp = this.up;
     this.transport?.close();
     this.transport = null;
+    if (wasUp) this.options.onChange?.(false);
+    this.settleWaiters((w) => w.fail(this.closedError()));
+  }
+
+  private closedError(): DinomoError {
+    return new DinomoError('CLOSED', `the link to ${this.target} is closed`);
   }
 
   private downError(why: string): DinomoError {
     return new DinomoError('UNAVAILABLE', `no connection to ${this.target} (${why}); retry later`);
+  }
+
+  private settleWaiters(settle: (waiter: UpWaiter) => void): void {
+    const waiters = this.upWaiters;
+    this.upWaiters = [];
+    for (const waiter of waiters) settle(waiter);
   }
 
   private connect(): void {
@@ -107,8 +134,25 @@ export class TcpLink implements Asker {
     if (this.closed) return;
     connectTcpTransport(this.system, this.options).then(
       (transport) => this.onConnected(transport),
-      () => this.retryLater(),
+      (err: unknown) => this.onConnectFailed(err),
     );
+  }
+
+  /**
+   * A refused handshake (a wrong secret, or the peer still holding the last connection) fails the
+   * waiters at once, but the link keeps trying, since the peer may be restarting. A stopped actor
+   * system ends the link.
+   */
+  private onConnectFailed(err: unknown): void {
+    if (isDinomoError(err) && err.code === 'CLOSED') {
+      this.close();
+      return;
+    }
+    if (isDinomoError(err) && err.code === 'UNAUTHORIZED') {
+      this.refusal = err;
+      this.settleWaiters((w) => w.fail(err));
+    }
+    this.retryLater();
   }
 
   private onConnected(transport: TcpTransport): void {
@@ -117,11 +161,10 @@ export class TcpLink implements Asker {
       return;
     }
     this.transport = transport;
+    this.refusal = null;
     this.pauseMs = this.options.retryMs ?? defaultRetryMs;
     this.options.onChange?.(true);
-    const waiters = this.upWaiters;
-    this.upWaiters = [];
-    for (const wake of waiters) wake();
+    this.settleWaiters((w) => w.wake());
     void transport.closed.then(() => {
       if (this.transport !== transport) return;
       this.transport = null;
@@ -136,4 +179,9 @@ export class TcpLink implements Asker {
     this.pauseMs = Math.min(pauseMs * 2, this.options.maxRetryMs ?? defaultMaxRetryMs);
     this.retryTimer = this.clock.setTimer(pauseMs * 1000, () => this.connect());
   }
+}
+
+interface UpWaiter {
+  wake: () => void;
+  fail: (err: DinomoError) => void;
 }

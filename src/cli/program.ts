@@ -21,6 +21,7 @@ import type { Clock } from '../time/index.js';
 import { addDpmCommand } from './dpm-command.js';
 import { addProcessCommands } from './process-commands.js';
 import { addClusterCommand } from './cluster-command.js';
+import { addCrashRunCommand } from './crash-run-command.js';
 import { addFabricBenchCommand } from './fabric-bench-command.js';
 import {
   FlagError,
@@ -145,6 +146,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
   addDpmCommand(program, io, setExitCode);
   addProcessCommands(program, io, setExitCode);
   addClusterCommand(program, io, setExitCode);
+  addCrashRunCommand(program, io, setExitCode);
   return program;
 }
 

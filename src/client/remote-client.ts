@@ -8,6 +8,7 @@ import {
   type RnMessage,
   type RoutingTable,
 } from '../routing/index.js';
+import { DinomoError } from '../errors/index.js';
 import { systemClock, type Clock } from '../time/index.js';
 import { EmbeddedClient, type KnRouter, type KvClient } from './embedded-client.js';
 import type { KnChannel } from './kn-channel.js';
@@ -169,11 +170,15 @@ export async function connectRemote(options: RemoteClientOptions): Promise<Clust
     delayUs: 500,
     retryForUs: requestTimeoutMs * 1000,
   });
+  let closed = false;
+  const open = <T>(request: () => Promise<T>): Promise<T> =>
+    closed ? Promise.reject(new DinomoError('CLOSED', 'the client was closed')) : request();
   return {
-    put: (key, value) => client.put(key, value),
-    get: (key) => client.get(key),
-    delete: (key) => client.delete(key),
+    put: (key, value) => open(() => client.put(key, value)),
+    get: (key) => open(() => client.get(key)),
+    delete: (key) => open(() => client.delete(key)),
     close: () => {
+      closed = true;
       shutdown();
       return Promise.resolve();
     },
