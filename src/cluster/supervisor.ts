@@ -130,6 +130,12 @@ export class Supervisor {
     void kn.exited.then((code) => {
       this.kns.delete(kn);
       if (this.stopping) return;
+      if (code === 0) {
+        // It left the cluster (the monitor moved its slots away and stopped it).
+        this.o.log(`KN ${String(kn.ready.knId)} left the cluster`);
+        this.writeState();
+        return;
+      }
       this.o.log(`KN ${String(kn.ready.knId)} exited (${code}); the monitor fails it over`);
       this.writeState();
       void this.replaceKn();
