@@ -11,6 +11,7 @@ import {
   type SupervisorOptions,
 } from '../cluster/supervisor.js';
 import { systemClock } from '../time/index.js';
+import { fabricAddon, fabricAvailable } from '../util/native-addon.js';
 import { FlagError, parseBytes, parseInteger } from './flags.js';
 import { exitCodes, type CliIo } from './program.js';
 
@@ -73,7 +74,7 @@ function addUpOptions(command: Command): Command {
     .option('--threads <n>', 'KN threads per KN (default 2)')
     .option('--max-kns <n>', 'KNs over the run, replacements included (default kns + 4)')
     .option('--region-bytes <n>', 'DPM region size for a new region (default 256MiB)')
-    .option('--block-bytes <n>', 'log block size for a new region (default 8MiB)')
+    .option('--block-bytes <n>', 'log block size for a new region (default 4MiB)')
     .option('--cache-bytes <n>', 'DAC bytes per KN thread (default 8MiB)')
     .option('--provider <name>', 'libfabric provider: shm or tcp (default shm)')
     .option('--durability <mode>', 'async or sync, as for dinomo dpm (default async)');
@@ -90,6 +91,15 @@ async function upCommand(flags: UpFlags, io: CliIo): Promise<number> {
   } catch (err) {
     if (!(err instanceof FlagError)) throw err;
     io.stderr.write(`dinomo cluster up: ${err.message}\n`);
+    return exitCodes.usage;
+  }
+  if (!fabricAvailable()) {
+    // Every process of the cluster needs it: say so once, before starting any.
+    try {
+      fabricAddon();
+    } catch (err) {
+      io.stderr.write(`dinomo cluster up: ${(err as Error).message}\n`);
+    }
     return exitCodes.usage;
   }
   const running = readState(options.dataDir);
@@ -209,7 +219,7 @@ function parseUpFlags(flags: UpFlags, io: CliIo): SupervisorOptions {
     threadsPerKn,
     maxKns,
     regionBytes: parseBytes('--region-bytes', flags.regionBytes, 16 * MiB, 2 ** 40) ?? 256 * MiB,
-    blockBytes: parseBytes('--block-bytes', flags.blockBytes, 64 * 1024, 1024 * MiB) ?? 8 * MiB,
+    blockBytes: parseBytes('--block-bytes', flags.blockBytes, 64 * 1024, 1024 * MiB) ?? 4 * MiB,
     cacheBytes: parseBytes('--cache-bytes', flags.cacheBytes, 64 * 1024, 2 ** 34),
     provider,
     durability,

@@ -34,7 +34,7 @@ export function addDpmCommand(
     )
     .option('--data-dir <path>', 'directory of the region file (required)')
     .option('--region-bytes <n>', 'region size for a new region, e.g. 256MiB (default 256MiB)')
-    .option('--block-bytes <n>', 'log block size for a new region (default 8MiB)')
+    .option('--block-bytes <n>', 'log block size for a new region (default 4MiB)')
     .option('--ranks <n>', 'KN thread ranks the region has chains for (default 16)')
     .option('--provider <name>', 'libfabric provider: shm (one host) or tcp (default shm)')
     .option('--host <addr>', 'interface of the control port and tcp endpoint (default 127.0.0.1)')
@@ -102,7 +102,7 @@ function parseDpmFlags(flags: DpmFlags): Omit<DpmServerOptions, 'onFatal'> {
   return {
     dataDir: isAbsolute(flags.dataDir) ? flags.dataDir : resolve(flags.dataDir),
     regionBytes: parseBytes('--region-bytes', flags.regionBytes, 16 * MiB, 2 ** 40) ?? 256 * MiB,
-    blockBytes: parseBytes('--block-bytes', flags.blockBytes, 64 * 1024, 1024 * MiB) ?? 8 * MiB,
+    blockBytes: parseBytes('--block-bytes', flags.blockBytes, 64 * 1024, 1024 * MiB) ?? 4 * MiB,
     ranks: parseInteger('--ranks', flags.ranks, 1, 1024, 16),
     provider,
     host: flags.host ?? '127.0.0.1',

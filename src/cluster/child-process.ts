@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { DinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
 
 /** A cluster process (dinomo dpm | monitor | kn) started by the supervisor, with its log. */
@@ -48,7 +47,7 @@ export function startProcess(
       if (settled) return;
       settled = true;
       child.kill('SIGKILL');
-      reject(new DinomoError('UNAVAILABLE', `${name} ${why}; its log ends:\n${tail.join('\n')}`));
+      reject(new Error(`${name} ${why}; its log ends:\n${tail.join('\n')}`));
     };
     const timer = clock.setTimer(timeoutMs * 1000, () =>
       fail(`was not ready within ${timeoutMs} ms`),
