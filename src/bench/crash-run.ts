@@ -186,17 +186,17 @@ class WriteLoad {
         resolve(nowUs);
       };
     });
-    this.since = killedUs;
-    process.kill(pid, 'SIGKILL');
-    const recoveredUs = await recovered;
     const report: KillReport = {
       process: process_,
       pid,
       atAcked,
-      recoveryMs: (recoveredUs - killedUs) / 1000,
+      recoveryMs: 0,
       lastFailureMs: null,
     };
     this.lastKill = { report, killedUs };
+    this.since = killedUs;
+    process.kill(pid, 'SIGKILL');
+    report.recoveryMs = ((await recovered) - killedUs) / 1000;
     return report;
   }
 

@@ -19,6 +19,7 @@ import {
   fenceWordOffset,
   openFileRegion,
   openRegion,
+  unmergedChains,
   type FileRegion,
   type Region,
 } from '../dpm/index.js';
@@ -206,6 +207,7 @@ export class DpmServer {
         clock,
         startTimeoutMs,
       );
+      if (file.reopened) await settle(manager, region, clock, options.requestTimeoutMs ?? 10_000);
       const actors = ActorSystem.start({ ...dpmSystemLocation, clock });
       cleanups.push(() => actors.stop());
       const server = await TcpTransportServer.listen(actors, {
@@ -458,4 +460,25 @@ function shown(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object' && value !== null) return 'an object';
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/**
+ * Before a restarted DPM answers anyone, every chain is merged through its commit offsets: a chain
+ * no KN thread will write again would otherwise be merged only in the background, and a read
+ * through the index could miss a write that was acknowledged before the restart.
+ */
+async function settle(
+  manager: WorkerHandle,
+  region: Region,
+  clock: Clock,
+  timeoutMs: number,
+): Promise<void> {
+  const channel = new MessageChannel();
+  manager.worker.postMessage({ type: 'attach', port: channel.port2 }, [channel.port2]);
+  const control = new PortDpmControl(channel.port1, clock, timeoutMs, 0);
+  try {
+    await Promise.all(unmergedChains(region).map((c) => control.waitMerged(c.rank, c.lsn)));
+  } finally {
+    control.close();
+  }
 }

@@ -8,6 +8,7 @@ import {
   formatRegion,
   openFileRegion,
   openRegion,
+  unmergedChains,
   type FileRegion,
 } from '../dpm/index.js';
 import {
@@ -124,6 +125,8 @@ export class Cluster {
   private managerControl: PortDpmControl | null = null;
   /** The file-backed region, when the cluster runs with a dataDir. */
   private readonly file: FileRegion | null = null;
+  /** Chains a reopened region had not merged: merged before the cluster serves. */
+  private readonly unmerged: Array<{ rank: number; lsn: number }>;
   /** Flushes of DPM-side state (manager, merge and cleaning tasks, M-node metadata) with 'sync'. */
   private readonly dpmFlushes = newFlushCounter();
   private manager: WorkerHandle | null = null;
@@ -147,6 +150,7 @@ export class Cluster {
       this.region = this.file.region;
     }
     const { metadataOffset } = openRegion(this.region).geometry;
+    this.unmerged = this.file?.reopened === true ? unmergedChains(openRegion(this.region)) : [];
     // Writes of this run must be newer than every version the earlier runs left in the region.
     if (this.file?.reopened === true) {
       epoch = readMapEpoch(new DataView(this.region), metadataOffset) + 1;
@@ -423,6 +427,9 @@ export class Cluster {
       startTimeoutMs,
     );
     await Promise.all([managerReady, ...this.threads.map((t) => this.waitReady(t.rank))]);
+    // Chains of ranks that no thread runs now are merged before any client reads (recovery.ts).
+    const control = this.managerControl;
+    await Promise.all(this.unmerged.map((c) => control.waitMerged(c.rank, c.lsn)));
     this.monitor.start();
     this.autoscaler = new Autoscaler(
       {

@@ -5,6 +5,7 @@
 import { workerScript } from '../util/worker-script.js';
 
 export { openFileRegion, type FileRegion } from './file-region.js';
+export { unmergedChains } from './recovery.js';
 
 export * from './layout.js';
 export * from './log-entry.js';

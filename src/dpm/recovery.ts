@@ -98,17 +98,41 @@ export function recoverChain(region: Region, rank: number, mutants: Mutants = {}
     tornBytes: 0,
     blocksSealed: 0,
   };
-  let endLsn = loadU64(region, chainRecordOffset(region, rank) + Chain.mergedLsn);
   forEachChainBlock(region, rank, (block) => {
     report.blocksScanned++;
     if (mutants.acceptTornEntries !== true) truncateTornTail(region, block, report);
     if (sealBlock(region, block)) report.blocksSealed++;
+  });
+  const { tornBlocks, tornBytes, blocksSealed } = report;
+  return { tornBlocks, tornBytes, blocksSealed, endLsn: chainEndLsn(region, rank) };
+}
+
+/** The LSN just past chain `rank`'s last committed entry: merging through it settles the chain. */
+export function chainEndLsn(region: Region, rank: number): number {
+  let endLsn = loadU64(region, chainRecordOffset(region, rank) + Chain.mergedLsn);
+  forEachChainBlock(region, rank, (block) => {
     const commit = BigInt.asUintN(64, Atomics.load(region.i64, (block + Block.commitWord) / 8));
     const end = Math.max(Number(commit & 0xffff_ffffn), Block.headerBytes);
     endLsn = Math.max(endLsn, lsnOf(loadU32(region, block + Block.blockSeq), end));
   });
-  const { tornBlocks, tornBytes, blocksSealed } = report;
-  return { tornBlocks, tornBytes, blocksSealed, endLsn };
+  return endLsn;
+}
+
+/**
+ * The chains of a reopened region that hold committed entries not yet merged, with the LSN to
+ * merge through. A restarted cluster waits for them before it serves: a chain whose rank no thread
+ * runs now (a KN that was added or replaced in the last run) is merged only in the background, and
+ * until then a read through the index would miss writes that were acknowledged. Call it before any
+ * KN thread writes (a fresh block's first LSN is not a merge target).
+ */
+export function unmergedChains(region: Region): Array<{ rank: number; lsn: number }> {
+  const pending: Array<{ rank: number; lsn: number }> = [];
+  for (let rank = 0; rank < region.geometry.chainCount; rank++) {
+    const merged = loadU64(region, chainRecordOffset(region, rank) + Chain.mergedLsn);
+    const lsn = chainEndLsn(region, rank);
+    if (lsn > merged) pending.push({ rank, lsn });
+  }
+  return pending;
 }
 
 function forEachChainBlock(region: Region, rank: number, visit: (block: number) => void): void {
