@@ -56,6 +56,8 @@ export interface CrashRunReport {
   lost: number;
   /** Acknowledged writes not read back after `cluster down` and a new `cluster up`. */
   lostAfterRestart: number;
+  /** Up to 10 of the lost keys, with what was read instead. */
+  lostKeys: string[];
   writeSeconds: number;
   ackedPerSecond: number;
 }
@@ -76,10 +78,11 @@ interface State {
  */
 export async function runCrashScenario(o: CrashRunOptions): Promise<CrashRunReport> {
   const log = o.log ?? (() => {});
+  const lostKeys: string[] = [];
   const { load, kills, lost, writeSeconds } = await withCluster(o, async (state) => {
     const client = await connectTo(state);
     try {
-      return await writeAndKill(o, client, log);
+      return await writeAndKill(o, client, log, lostKeys);
     } finally {
       await client.close();
     }
@@ -88,7 +91,7 @@ export async function runCrashScenario(o: CrashRunOptions): Promise<CrashRunRepo
   const lostAfterRestart = await withCluster(o, async (state) => {
     const client = await connectTo(state);
     try {
-      return await countLost(client, load.acked);
+      return await countLost(client, load.acked, lostKeys);
     } finally {
       await client.close();
     }
@@ -103,6 +106,7 @@ export async function runCrashScenario(o: CrashRunOptions): Promise<CrashRunRepo
     kills,
     lost,
     lostAfterRestart,
+    lostKeys,
     writeSeconds,
     ackedPerSecond: load.acked.length / writeSeconds,
   };
@@ -113,6 +117,7 @@ async function writeAndKill(
   o: CrashRunOptions,
   client: ClusterClient,
   log: (line: string) => void,
+  lostKeys: string[],
 ): Promise<{ load: WriteLoad; kills: KillReport[]; lost: number; writeSeconds: number }> {
   const load = new WriteLoad(client, o.clock, o.concurrency);
   const startUs = o.clock.nowUs();
@@ -133,7 +138,7 @@ async function writeAndKill(
   }
   const writeSeconds = (o.clock.nowUs() - startUs) / 1e6;
   log(`reading back ${load.acked.length} acknowledged writes`);
-  return { load, kills, lost: await countLost(client, load.acked), writeSeconds };
+  return { load, kills, lost: await countLost(client, load.acked, lostKeys), writeSeconds };
 }
 
 /** Runs `body` on a cluster started for it, and always stops the cluster afterwards. */
@@ -243,24 +248,36 @@ function valueOf(n: number): string {
 }
 
 /** Reads every acknowledged key; a read that fails counts as lost only if it fails again. */
-async function countLost(client: ClusterClient, acked: readonly number[]): Promise<number> {
+async function countLost(
+  client: ClusterClient,
+  acked: readonly number[],
+  samples: string[],
+): Promise<number> {
   let lost = 0;
   const batch = 256;
   for (let i = 0; i < acked.length; i += batch) {
     const ns = acked.slice(i, i + batch);
     const values = await Promise.all(ns.map((n) => readTwice(client, keyOf(n))));
     values.forEach((v, j) => {
-      if (v !== valueOf(ns[j] as number)) lost++;
+      const n = ns[j] as number;
+      if (v === valueOf(n)) return;
+      lost++;
+      if (samples.length < 10) samples.push(`${keyOf(n)}: ${v ?? 'absent'}`);
     });
   }
   return lost;
 }
 
+/** The value read (a second try after an error), `error CODE` when both reads failed. */
 async function readTwice(client: ClusterClient, key: string): Promise<string | null> {
   try {
     return (await client.get(key))?.toString() ?? null;
   } catch {
-    return (await client.get(key).catch(() => null))?.toString() ?? null;
+    try {
+      return (await client.get(key))?.toString() ?? null;
+    } catch (err) {
+      return `error ${isDinomoError(err) ? `${err.code}: ${err.message}` : String(err)}`;
+    }
   }
 }
 

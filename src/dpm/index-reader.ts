@@ -139,7 +139,8 @@ export class IndexReader {
    */
   private slotChanged(slotOffset: number, hi: number, lo: number): boolean {
     const word = this.fabric.read64(slotOffset);
-    return word !== ((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+    // read64 gives the word as a signed 64-bit value: compare it as one.
+    return word !== BigInt.asIntN(64, (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
   }
 
   private readDescriptor(): void {

@@ -54,12 +54,21 @@ function setup(indexBytes = 64 * 1024, blocks = 4): Setup {
   };
 }
 
-/** Keys whose hashes agree on the low `bits` bits (same bucket in any table of ≤ 2^bits buckets). */
-function sameBucketKeys(count: number, bits: number, sameFingerprint = false): string[] {
+/**
+ * Keys whose hashes agree on the low `bits` bits (same bucket in any table of ≤ 2^bits buckets);
+ * `highFingerprint` keeps only fingerprints with the top bit set (slots that read as negative words).
+ */
+function sameBucketKeys(
+  count: number,
+  bits: number,
+  sameFingerprint = false,
+  highFingerprint = false,
+): string[] {
   const groups = new Map<string, string[]>();
   for (let i = 0; ; i++) {
     const key = `key-${i}`;
     const h = hashKey(enc.encode(key));
+    if (highFingerprint && fingerprintOf(h) < 0x8000) continue;
     const group = `${h & ((1 << bits) - 1)}/${sameFingerprint ? fingerprintOf(h) : 0}`;
     const list = groups.get(group) ?? [];
     list.push(key);
@@ -152,6 +161,17 @@ describe('IndexWriter + IndexReader', () => {
     expect(s.get(b)).toBe('B');
     s.del(a, 3);
     expect(s.get(a)).toBeNull();
+    expect(s.get(b)).toBe('B');
+  });
+
+  it('tells collisions apart when the fingerprint has its top bit set (the slot word is negative)', () => {
+    // Regression: the re-read of the colliding slot compared a signed word with an unsigned one,
+    // so the slot always looked changed and the lookup of the second key ended in CORRUPT.
+    const s = setup();
+    const [a, b] = sameBucketKeys(2, 16, true, true) as [string, string];
+    s.put(a, 'A', 1);
+    s.put(b, 'B', 2);
+    expect(s.get(a)).toBe('A');
     expect(s.get(b)).toBe('B');
   });
 
