@@ -1,5 +1,6 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { DinomoError } from '../errors/index.js';
+import { listenTcp } from '../util/listen.js';
 import type { ActorSystem } from './system.js';
 import {
   checkHost,
@@ -75,22 +76,9 @@ export class TcpTransportServer {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    return new Promise<TcpTransportServer>((resolve, reject) => {
-      const server = createServer();
-      const refused = (err: Error): void => {
-        reject(
-          new DinomoError(
-            'INVALID_OPTION',
-            `cannot listen on ${host}:${port}: ${err.message}; choose a free port or another host`,
-          ),
-        );
-      };
-      server.once('error', refused);
-      server.listen({ host, port }, () => {
-        server.off('error', refused);
-        resolve(new TcpTransportServer(system, server, host, settings, options));
-      });
-    });
+    return listenTcp(host, port).then(
+      (server) => new TcpTransportServer(system, server, host, settings, options),
+    );
   }
 
   /** Peers whose transports are open. */

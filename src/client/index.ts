@@ -5,3 +5,4 @@ export { connectRemote, type ClusterClient, type RemoteClientOptions } from './r
 export { LatencyFeedback } from './latency-feedback.js';
 export { KnChannel, type KnChannelOptions, type RawResult } from './kn-channel.js';
 export { keyBytes, valueBytes } from './validate.js';
+export { openMonitorLink, type MonitorLink } from './monitor-link.js';

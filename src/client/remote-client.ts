@@ -1,9 +1,5 @@
-import { randomInt } from 'node:crypto';
-import { ActorSystem, TcpLink, actorAddress, systemAddress } from '../actors/index.js';
-import { monitorActorName } from '../kn/index.js';
 import {
   decodeSlotMap,
-  monitorSystemLocation,
   type KnEndpoint,
   type RnMessage,
   type RoutingTable,
@@ -12,6 +8,7 @@ import { DinomoError } from '../errors/index.js';
 import { systemClock, type Clock } from '../time/index.js';
 import { EmbeddedClient, type KnRouter, type KvClient } from './embedded-client.js';
 import type { KnChannel } from './kn-channel.js';
+import { openMonitorLink } from './monitor-link.js';
 import { TcpKnLink } from './tcp-kn-link.js';
 
 export interface RemoteClientOptions {
@@ -129,21 +126,17 @@ class RemoteRouter implements KnRouter {
 export async function connectRemote(options: RemoteClientOptions): Promise<ClusterClient> {
   const clock = options.clock ?? systemClock;
   const requestTimeoutMs = options.requestTimeoutMs ?? defaultRequestTimeoutMs;
-  const actors = ActorSystem.start({
+  const {
+    link,
+    monitor: rn,
+    close,
+  } = openMonitorLink<RnMessage>({
     node: 'client',
-    process: process.pid,
-    thread: randomInt(0x7fff_ffff),
-    clock,
-  });
-  const monitorAddress = systemAddress(monitorSystemLocation);
-  const link = new TcpLink(actors, {
     host: options.host,
     port: options.port,
     secret: options.secret,
     clock,
-    expectedPeer: monitorAddress,
   });
-  const rn = { address: actorAddress(monitorAddress, monitorActorName) };
   const router = new RemoteRouter(
     () =>
       link.ask<RnMessage, RoutingTable>(
@@ -155,8 +148,7 @@ export async function connectRemote(options: RemoteClientOptions): Promise<Clust
   );
   const shutdown = (): void => {
     router.close();
-    link.close();
-    actors.stop();
+    close();
   };
   try {
     await link.waitUp(requestTimeoutMs);

@@ -1,8 +1,6 @@
-import { randomInt } from 'node:crypto';
-import { ActorSystem, TcpLink, actorAddress, systemAddress } from '../actors/index.js';
-import { threadStatsBytes, monitorActorName } from '../kn/index.js';
+import { openMonitorLink } from '../client/index.js';
+import { threadStatsBytes } from '../kn/index.js';
 import type { KnProcessWorkerData } from '../kn/kn-process-worker.js';
-import { monitorSystemLocation } from '../routing/index.js';
 import { systemClock, type Clock } from '../time/index.js';
 import { workerScript } from '../util/worker-script.js';
 import type { HostPort, JoinAnswer, MonitorServerMessage } from './monitor-protocol.js';
@@ -52,20 +50,12 @@ export class KnProcess {
   static async start(options: KnProcessOptions): Promise<KnProcess> {
     const clock = options.clock ?? systemClock;
     const host = options.host ?? '127.0.0.1';
-    const actors = ActorSystem.start({
+    const { link, monitor, close } = openMonitorLink<MonitorServerMessage>({
       node: 'kn-process',
-      process: process.pid,
-      thread: randomInt(0x7fff_ffff),
-      clock,
-    });
-    const monitorAddress = systemAddress(monitorSystemLocation);
-    const link = new TcpLink(actors, {
       ...options.monitor,
       secret: options.secret,
       clock,
-      expectedPeer: monitorAddress,
     });
-    const monitor = { address: actorAddress(monitorAddress, monitorActorName) };
     const threads: WorkerHandle[] = [];
     try {
       await link.waitUp(askTimeoutMs);
@@ -124,8 +114,7 @@ export class KnProcess {
       await Promise.all(threads.map((t) => t.terminate()));
       throw err;
     } finally {
-      link.close();
-      actors.stop();
+      close();
     }
   }
 

@@ -1,8 +1,9 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { encodeFrame, FrameReader, maxFrameBytes } from '../actors/index.js';
 import { checkHost, checkPort } from '../actors/tcp-options.js';
 import { DinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
+import { listenTcp } from '../util/listen.js';
 import { overloadedResponses, splitBatch, type ClientMux } from './client-mux.js';
 
 /**
@@ -154,22 +155,7 @@ export class KnDataServer {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     const { host, port } = settings;
-    return new Promise<KnDataServer>((resolve, reject) => {
-      const server = createServer();
-      const refused = (err: Error): void => {
-        reject(
-          new DinomoError(
-            'INVALID_OPTION',
-            `cannot listen on ${host}:${port}: ${err.message}; choose a free port or another host`,
-          ),
-        );
-      };
-      server.once('error', refused);
-      server.listen({ host, port }, () => {
-        server.off('error', refused);
-        resolve(new KnDataServer(server, settings, port));
-      });
-    });
+    return listenTcp(host, port).then((server) => new KnDataServer(server, settings, port));
   }
 
   /** `host:port`, with an IPv6 host in brackets. */
