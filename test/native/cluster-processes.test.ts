@@ -96,6 +96,8 @@ describe.skipIf(skipWhy !== '')(`a multi-process cluster (dinomo cluster up)${sk
       concurrency: 32,
       provider: 'shm',
       clock: systemClock,
+      // The phases go to the test output, so a slow or stuck run shows where it was.
+      log: (line) => console.log(`crash-run: ${line}`),
     });
     expect(report.acked).toBeGreaterThanOrEqual(10_500);
     expect(report.kills.map((k) => k.process)).toEqual(['dpm', 'kn']);
@@ -110,6 +112,8 @@ describe.skipIf(skipWhy !== '')(`a multi-process cluster (dinomo cluster up)${sk
       ...['--region-bytes', '64MiB', '--block-bytes', '1MiB'],
     ]);
     cleanups.push(() => run(process.execPath, [cli, 'cluster', 'down', '--data-dir', dataDir]));
+    const status = await run(process.execPath, [cli, 'cluster', 'status', '--data-dir', dataDir]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: true, kns: [{}, {}] });
     const monitor = await monitorOf(dataDir);
     const before = readState(dataDir);
     const victim = before.kns[0];
