@@ -12,7 +12,7 @@ import {
 } from '../cluster/supervisor.js';
 import { systemClock } from '../time/index.js';
 import { fabricAddon, fabricAvailable } from '../util/native-addon.js';
-import { FlagError, parseBytes, parseInteger } from './flags.js';
+import { FlagError, parseBytes, parseDurability, parseInteger, parseProvider } from './flags.js';
 import { exitCodes, type CliIo } from './program.js';
 
 interface UpFlags {
@@ -199,14 +199,8 @@ function statusCommand(flags: { dataDir?: string }, io: CliIo): number {
 
 function parseUpFlags(flags: UpFlags, io: CliIo): SupervisorOptions {
   const dataDir = requireDataDirOrThrow(flags.dataDir);
-  const provider = flags.provider ?? 'shm';
-  if (provider !== 'shm' && provider !== 'tcp') {
-    throw new FlagError('--provider', `must be shm or tcp (got "${provider}")`);
-  }
-  const durability = flags.durability ?? 'async';
-  if (durability !== 'async' && durability !== 'sync') {
-    throw new FlagError('--durability', `must be async or sync (got "${durability}")`);
-  }
+  const provider = parseProvider(flags.provider);
+  const durability = parseDurability(flags.durability);
   const kns = parseInteger('--kns', flags.kns, 1, 256, 2);
   const threadsPerKn = parseInteger('--threads', flags.threads, 1, 64, 2);
   const maxKns = parseInteger('--max-kns', flags.maxKns, kns, 1024, kns + 4);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { runCrashScenario, type CrashRunReport } from '../bench/crash-run.js';
 import { systemClock } from '../time/index.js';
-import { FlagError, parseInteger } from './flags.js';
+import { FlagError, parseInteger, parseProvider } from './flags.js';
 import { exitCodes, type CliIo } from './program.js';
 
 interface CrashRunFlags {
@@ -45,10 +45,7 @@ async function crashRunCommand(flags: CrashRunFlags, io: CliIo): Promise<number>
   let report: CrashRunReport;
   try {
     const dataDir = emptyDataDir(flags.dataDir);
-    const provider = flags.provider ?? 'shm';
-    if (provider !== 'shm' && provider !== 'tcp') {
-      throw new FlagError('--provider', `must be shm or tcp (got "${provider}")`);
-    }
+    const provider = parseProvider(flags.provider);
     const options = {
       dataDir,
       cli: fileURLToPath(new URL('./main.js', import.meta.url)),

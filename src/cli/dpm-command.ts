@@ -2,7 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { DpmServer, type DpmServerOptions } from '../cluster/dpm-server.js';
 import { isDinomoError } from '../errors/index.js';
-import { FlagError, parseBytes, parseInteger } from './flags.js';
+import { FlagError, parseBytes, parseDurability, parseInteger, parseProvider } from './flags.js';
 import { readSecret } from './secret.js';
 import { exitCodes, type CliIo } from './program.js';
 
@@ -90,14 +90,8 @@ function parseDpmFlags(flags: DpmFlags): Omit<DpmServerOptions, 'onFatal'> {
   if (flags.dataDir === undefined || flags.dataDir.trim() === '') {
     throw new FlagError('--data-dir', 'is required: the directory of the region file');
   }
-  const provider = flags.provider ?? 'shm';
-  if (provider !== 'shm' && provider !== 'tcp') {
-    throw new FlagError('--provider', `must be shm or tcp (got "${provider}")`);
-  }
-  const durability = flags.durability ?? 'async';
-  if (durability !== 'async' && durability !== 'sync') {
-    throw new FlagError('--durability', `must be async or sync (got "${durability}")`);
-  }
+  const provider = parseProvider(flags.provider);
+  const durability = parseDurability(flags.durability);
   const secret = readSecret(flags.secretFile);
   return {
     dataDir: isAbsolute(flags.dataDir) ? flags.dataDir : resolve(flags.dataDir),

@@ -214,3 +214,21 @@ export function parseBytes(
   }
   return value;
 }
+
+/** `--provider`: the libfabric provider of a multi-process cluster (default shm). */
+export function parseProvider(text: string | undefined): 'shm' | 'tcp' {
+  const provider = text ?? 'shm';
+  if (provider !== 'shm' && provider !== 'tcp') {
+    throw new FlagError('--provider', `must be shm or tcp (got "${provider}")`);
+  }
+  return provider;
+}
+
+/** `--durability`: async or sync (default async). */
+export function parseDurability(text: string | undefined): 'async' | 'sync' {
+  const durability = text ?? 'async';
+  if (durability !== 'async' && durability !== 'sync') {
+    throw new FlagError('--durability', `must be async or sync (got "${durability}")`);
+  }
+  return durability;
+}
