@@ -163,12 +163,12 @@ export async function connectRemote(options: RemoteClientOptions): Promise<Clust
     retryForUs: requestTimeoutMs * 1000,
   });
   let closed = false;
-  const open = <T>(request: () => Promise<T>): Promise<T> =>
-    closed ? Promise.reject(new DinomoError('CLOSED', 'the client was closed')) : request();
+  const refuse = (): Promise<never> =>
+    Promise.reject(new DinomoError('CLOSED', 'the client was closed'));
   return {
-    put: (key, value) => open(() => client.put(key, value)),
-    get: (key) => open(() => client.get(key)),
-    delete: (key) => open(() => client.delete(key)),
+    put: (key, value) => (closed ? refuse() : client.put(key, value)),
+    get: (key) => (closed ? refuse() : client.get(key)),
+    delete: (key) => (closed ? refuse() : client.delete(key)),
     close: () => {
       closed = true;
       shutdown();

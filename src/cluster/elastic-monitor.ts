@@ -8,6 +8,8 @@ import {
   type ReconfigOutput,
   type ReconfigState,
 } from '../monitor/index.js';
+import type { ActorRef, Asker } from '../actors/index.js';
+import type { KnControlMessage, KnPong, KnReleased } from '../kn/index.js';
 import type { SlotMove } from '../routing/index.js';
 import type { Clock, TimerHandle } from '../time/index.js';
 
@@ -237,4 +239,32 @@ export class ElasticMonitor {
       },
     );
   }
+}
+
+/**
+ * The `release` and `acquire` steps performed as asks to each KN thread's control actor, wherever
+ * it runs (a worker thread of this process, or a thread of a KN process).
+ */
+export function knControlSteps(
+  asker: Asker,
+  controlRef: (rank: number) => ActorRef<KnControlMessage>,
+  timeoutMs: number,
+): Pick<ElasticMonitorDeps, 'release' | 'acquire'> {
+  return {
+    release: async (rank, slots) => {
+      const answer = await asker.ask<KnControlMessage, KnReleased>(
+        controlRef(rank),
+        (replyTo) => ({ type: 'release', slots, replyTo }),
+        timeoutMs,
+      );
+      return answer.lsn;
+    },
+    acquire: async (rank, slots, epoch, waitFor) => {
+      await asker.ask<KnControlMessage, KnPong>(
+        controlRef(rank),
+        (replyTo) => ({ type: 'acquire', slots, epoch, waitFor, replyTo }),
+        timeoutMs,
+      );
+    },
+  };
 }

@@ -29,8 +29,6 @@ import {
   postBatch,
   threadStatsBytes,
   type KnControlMessage,
-  type KnPong,
-  type KnReleased,
   type KnStopped,
   type KnWorkerData,
   type MonitorMessage,
@@ -41,7 +39,7 @@ import { systemClock, type Clock } from '../time/index.js';
 import { workerScript } from '../util/worker-script.js';
 import { collectStats, type ClusterStats } from './cluster-stats.js';
 import { Autoscaler } from './autoscaler.js';
-import { ElasticMonitor, type MoveReport } from './elastic-monitor.js';
+import { ElasticMonitor, knControlSteps, type MoveReport } from './elastic-monitor.js';
 import type { DecisionRecord } from '../monitor/index.js';
 import { WorkerHandle } from './worker-handle.js';
 import { knThreadSettings } from './kn-settings.js';
@@ -182,21 +180,11 @@ export class Cluster {
         clock,
         initialEpoch: epoch,
         slotMap: this.slotMap,
-        release: async (rank, slots) => {
-          const answer = await this.actors.ask<KnControlMessage, KnReleased>(
-            this.controlRef(rank),
-            (replyTo) => ({ type: 'release', slots, replyTo }),
-            this.options.requestTimeoutMs,
-          );
-          return answer.lsn;
-        },
-        acquire: async (rank, slots, epoch, waitFor) => {
-          await this.actors.ask<KnControlMessage, KnPong>(
-            this.controlRef(rank),
-            (replyTo) => ({ type: 'acquire', slots, epoch, waitFor, replyTo }),
-            this.options.requestTimeoutMs,
-          );
-        },
+        ...knControlSteps(
+          this.actors,
+          (rank) => this.controlRef(rank),
+          this.options.requestTimeoutMs,
+        ),
         failover: async (rank, incarnation) => {
           if (this.managerControl === null) throw new DinomoError('CLOSED', 'no DPM manager');
           await this.managerControl.failover(rank, incarnation);

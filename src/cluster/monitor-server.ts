@@ -15,8 +15,6 @@ import {
   knProcessThreadLocation,
   monitorActorName,
   type KnControlMessage,
-  type KnPong,
-  type KnReleased,
   type KnStopped,
 } from '../kn/index.js';
 import { ActorDpmControl } from '../kn/actor-dpm-control.js';
@@ -31,7 +29,7 @@ import {
   type SlotMove,
 } from '../routing/index.js';
 import { systemClock, type Clock } from '../time/index.js';
-import { ElasticMonitor, type MoveReport } from './elastic-monitor.js';
+import { ElasticMonitor, knControlSteps, type MoveReport } from './elastic-monitor.js';
 import { knThreadSettings } from './kn-settings.js';
 import type { HostPort, JoinAnswer, MonitorServerMessage } from './monitor-protocol.js';
 
@@ -382,21 +380,7 @@ export class MonitorServer {
         clock: this.clock,
         initialEpoch: this.epoch,
         slotMap: this.slotMap,
-        release: async (rank, slots) => {
-          const answer = await this.actors.ask<KnControlMessage, KnReleased>(
-            this.controlRef(rank),
-            (replyTo) => ({ type: 'release', slots, replyTo }),
-            timeoutMs,
-          );
-          return answer.lsn;
-        },
-        acquire: async (rank, slots, epoch, waitFor) => {
-          await this.actors.ask<KnControlMessage, KnPong>(
-            this.controlRef(rank),
-            (replyTo) => ({ type: 'acquire', slots, epoch, waitFor, replyTo }),
-            timeoutMs,
-          );
-        },
+        ...knControlSteps(this.actors, (rank) => this.controlRef(rank), timeoutMs),
         failover: async (rank, incarnation) => {
           await this.dpm.failover(rank, incarnation);
         },
