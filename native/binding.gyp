@@ -15,7 +15,7 @@
       "targets": [
         {
           "target_name": "dinomo_fabric",
-          "sources": ["src/fabric.cc"],
+          "sources": ["src/fabric.cc", "src/shm-names.cc"],
           "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-cast-function-type"],
           "libraries": ["-lfabric"],
         }

@@ -30,6 +30,8 @@
 #include <rdma/fi_errno.h>
 #include <rdma/fi_rma.h>
 
+#include "shm-names.h"
+
 #include <sched.h>
 #include <time.h>
 
@@ -128,6 +130,8 @@ struct Resources {
   fid_ep* ep = nullptr;
   uint64_t mrMode = 0;
   bool atomics = false;
+  // shm only: our own segment name, so that a dead process's segment never blocks a new one.
+  dinomo::ShmEndpointName shmName;
 
   void CloseEndpoint() {
     if (ep != nullptr) fi_close(&ep->fid);
@@ -143,7 +147,13 @@ struct Resources {
     if (domain != nullptr) fi_close(&domain->fid);
     if (fabric != nullptr) fi_close(&fabric->fid);
     if (info != nullptr) fi_freeinfo(info);
-    *this = Resources();
+    domain = nullptr;
+    fabric = nullptr;
+    info = nullptr;
+    mrMode = 0;
+    atomics = false;
+    // After the endpoint's close, which unlinked its segment.
+    shmName.Release();
   }
 };
 
@@ -203,15 +213,20 @@ bool OpenResources(const std::string& provider, const std::string& host, Resourc
       FI_MR_LOCAL | FI_MR_VIRT_ADDR | FI_MR_ALLOCATED | FI_MR_PROV_KEY | FI_MR_ENDPOINT;
   hints->domain_attr->threading = FI_THREAD_SAFE;
   hints->fabric_attr->prov_name = strdup(tcp ? "tcp;ofi_rxm" : "shm");
-  const char* node = tcp ? host.c_str() : nullptr;
+  if (!tcp && !r->shmName.Acquire(error)) {
+    fi_freeinfo(hints);
+    return false;
+  }
+  // shm: the node names the endpoint's segment (see shm-names.h).
+  const char* node = tcp ? host.c_str() : r->shmName.tag().c_str();
   const char* service = tcp ? "0" : nullptr;
-  const int rc =
-      fi_getinfo(FI_VERSION(1, 17), node, service, tcp ? FI_SOURCE : 0, hints, &r->info);
+  const int rc = fi_getinfo(FI_VERSION(1, 17), node, service, FI_SOURCE, hints, &r->info);
   fi_freeinfo(hints);
   if (rc != 0) {
     *error = FiText("fi_getinfo", rc) +
              (rc == -FI_ENODATA ? " (no such provider here; is FI_PROVIDER set?)" : "");
     r->info = nullptr;
+    r->shmName.Release();
     return false;
   }
   r->mrMode = r->info->domain_attr->mr_mode;
@@ -906,6 +921,11 @@ void FabricEndpoint::Init(Isolate* isolate, Local<Object> exports) {
       .Check();
 }
 
+// sweepShmNames(): unlinks the shm segments of dead dinomo processes; returns how many.
+void SweepShmNames(const FunctionCallbackInfo<Value>& args) {
+  args.GetReturnValue().Set(dinomo::SweepDeadShmNames());
+}
+
 }  // namespace
 
 NODE_MODULE_INIT(/* exports, module, context */) {
@@ -917,4 +937,8 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   setenv("FI_SHM_DISABLE_CMA", "1", 1);
   FabricServer::Init(isolate, exports);
   FabricEndpoint::Init(isolate, exports);
+  exports
+      ->Set(context, String::NewFromUtf8Literal(isolate, "sweepShmNames"),
+            FunctionTemplate::New(isolate, SweepShmNames)->GetFunction(context).ToLocalChecked())
+      .Check();
 }

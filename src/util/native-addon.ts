@@ -61,6 +61,11 @@ export interface FabricAddon {
     bounceBytes: number,
     timeoutMs: number,
   ) => NativeFabricEndpoint;
+  /**
+   * Unlinks the shm segments of dinomo processes that died without closing their endpoints
+   * (native/src/shm-names.h); returns how many. Opening an shm endpoint does this first.
+   */
+  sweepShmNames: () => number;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DinomoError, isDinomoError } from '../../src/errors/index.js';
 import { FabricHost, grantToJson, type FabricGrant } from '../../src/fabric/index.js';
-import { fabricAvailable } from '../../src/util/native-addon.js';
+import { fabricAddon, fabricAvailable } from '../../src/util/native-addon.js';
 
 const skipWhy = fabricAvailable()
   ? ''
@@ -68,9 +69,24 @@ class KnProcess {
     }
   }
 
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
   close(): void {
     this.child.kill('SIGKILL');
   }
+
+  async killed(): Promise<void> {
+    const exited = new Promise((done) => this.child.once('exit', done));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** The /dev/shm names (lock files and segments) of dinomo endpoints opened by process `pid`. */
+function shmNamesOf(pid: number): string[] {
+  return readdirSync('/dev/shm').filter((name) => name.startsWith(`dinomo-${pid}-`));
 }
 
 function host(region: SharedArrayBuffer, provider: 'shm' | 'tcp'): FabricHost {
@@ -81,6 +97,27 @@ const code = (c: string): unknown => expect.objectContaining({ code: c }) as unk
 const hex = (length: number, byte: number) => Buffer.alloc(length, byte).toString('hex');
 
 describe.skipIf(skipWhy !== '')(`native fabric (libfabric)${skipWhy}`, () => {
+  it("names shm endpoints itself and unlinks a killed process's segments, not a live one's", async () => {
+    const region = new SharedArrayBuffer(regionBytes);
+    const server = host(region, 'shm');
+    const kn = new KnProcess(server.grant(0, 0));
+    await kn.run({ op: 'write64', offset: 64, value: '1' });
+    // A lock file and a 16 MiB segment per endpoint; kill -9 leaves both behind.
+    expect(shmNamesOf(kn.pid).length).toBeGreaterThanOrEqual(2);
+    const ours = shmNamesOf(process.pid);
+    expect(ours.length).toBeGreaterThanOrEqual(2);
+    await kn.killed();
+    expect(shmNamesOf(kn.pid).length).toBeGreaterThanOrEqual(2);
+    expect(fabricAddon().sweepShmNames()).toBeGreaterThanOrEqual(1);
+    expect(shmNamesOf(kn.pid)).toEqual([]);
+    // The live server's names stay, and a new KN still reaches it.
+    expect(shmNamesOf(process.pid)).toEqual(ours);
+    const again = new KnProcess(server.grant(1, 0));
+    await again.run({ op: 'write64', offset: 72, value: '2' });
+    await again.run({ op: 'persist' });
+    expect(new BigInt64Array(region)[9]).toBe(2n);
+  });
+
   describe.each(providers)('provider %s', (provider) => {
     it('reads, writes and runs 8-byte atomics on the region, one RT each', async () => {
       const region = new SharedArrayBuffer(regionBytes);
