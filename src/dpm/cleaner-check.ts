@@ -1,6 +1,6 @@
 import { IndexWriter } from './index-writer.js';
 import { Block, BlockState } from './layout.js';
-import { Entry, entryBytes } from './log-entry.js';
+import { entrySpanAt } from './log-entry.js';
 import { blockIndexOf, loadU32, type Region } from './region.js';
 
 /** A block whose header counts disagree with the index. */
@@ -56,12 +56,7 @@ export function countIndexedEntries(region: Region, writer: IndexWriter): Indexe
   writer.forEachIndexed((entryOffset) => {
     const i = blockIndexOf(g, entryOffset);
     entries[i] = (entries[i] as number) + 1;
-    bytes[i] =
-      (bytes[i] as number) +
-      entryBytes(
-        region.view.getUint16(entryOffset + Entry.keyLen, true),
-        region.view.getUint32(entryOffset + Entry.valueLen, true),
-      );
+    bytes[i] = (bytes[i] as number) + entrySpanAt(region.view, entryOffset);
   });
   return { entries, bytes };
 }

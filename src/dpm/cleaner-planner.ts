@@ -258,6 +258,8 @@ export class CleanerPlanner {
     for (let i = 0; i < blockCount; i++) {
       const block = blocksOffset + i * blockBytes;
       if (loadU32(this.region, block + Block.state) !== BlockState.merged) continue;
+      // Clover-mode chains and shortcuts reach a pinned block's entries directly: never move them.
+      if (loadU32(this.region, block + Block.pinned) !== 0) continue;
       const generation = loadU32(this.region, block + Block.generation);
       if (this.corrupt.get(block) === generation) continue;
       const liveBytes = loadU32(this.region, block + Block.liveBytes);

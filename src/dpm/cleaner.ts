@@ -1,7 +1,7 @@
 import { assert } from '../util/assert.js';
 import { IndexWriter } from './index-writer.js';
 import { Block, BlockState, blockMagic, cleanerChainRank, commitSealedBit } from './layout.js';
-import { Entry, EntryOp, entryBytes, entryIsValid, writeEntry } from './log-entry.js';
+import { Entry, EntryOp, entryBytes, entryIsValid, entrySpanAt, writeEntry } from './log-entry.js';
 import { noFlush, type RegionFlush } from './region-flush.js';
 import { loadU32, storeU32, type Region } from './region.js';
 
@@ -220,10 +220,7 @@ function repointAll(
 }
 
 function entrySizeAt(view: DataView, at: number): number {
-  return entryBytes(
-    view.getUint16(at + Entry.keyLen, true),
-    view.getUint32(at + Entry.valueLen, true),
-  );
+  return entrySpanAt(view, at);
 }
 
 interface PlannedBatch {
@@ -296,7 +293,7 @@ class VictimScan {
     const view = this.region.view;
     const op = view.getUint8(at + Entry.op);
     const keyLen = view.getUint16(at + Entry.keyLen, true);
-    const size = entryBytes(keyLen, view.getUint32(at + Entry.valueLen, true));
+    const size = entrySpanAt(view, at);
     const ok =
       (op === EntryOp.put || op === EntryOp.delete) &&
       keyLen > 0 &&

@@ -15,15 +15,25 @@ import {
 import { Block, BlockState, IndexBucket, IndexHeader } from './layout.js';
 import {
   Entry,
+  EntryFlag,
   EntryOp,
   compareVersions,
   entryBytes,
+  entryIsLinked,
   entryKeyEquals,
+  entryLinkAt,
+  entrySpan,
   newEntryHeader,
   readEntryHeader,
 } from './log-entry.js';
 import { noFlush, type RegionFlush } from './region-flush.js';
 import { getU64, loadU32, setU64, storeU32, type Region } from './region.js';
+
+/**
+ * Most links a clover-mode merge follows from the indexed version looking for the merged one; a
+ * longer walk means a broken chain (a cycle), which is a bug, not data.
+ */
+const chainHopsMax = 1 << 22;
 
 /** What one log entry did to the index. */
 export type ApplyOutcome = 'inserted' | 'replaced' | 'removed' | 'stale' | 'absent';
@@ -117,6 +127,7 @@ export class IndexWriter {
    */
   apply(entryOffset: number, freed: number[], byArrival = false): ApplyOutcome {
     assert(this.locked, 'apply needs the index writer lock');
+    if (entryIsLinked(this.region.view, entryOffset)) return this.applyLinked(entryOffset);
     const { bytes, view } = this.region;
     const entry = readEntryHeader(view, entryOffset, this.incoming);
     const key = bytes.subarray(entryOffset + Entry.key, entryOffset + Entry.key + entry.keyLen);
@@ -148,6 +159,80 @@ export class IndexWriter {
     this.setHeaderU32(IndexHeader.entryCount, this.headerU32(IndexHeader.entryCount) + 1);
     this.addLive(entryOffset, 1, size, freed);
     return 'inserted';
+  }
+
+  /**
+   * Clover mode (docs/baselines.md): a linked entry moves the index forward along its key's chain. If
+   * following links from the indexed version reaches the entry, the entry is indexed; otherwise the
+   * index is already past it, or the entry never won its link (a writer that lost a create), and
+   * nothing changes. A key is created only by `createLinked`, so an unindexed key is left alone. The
+   * entry's block is pinned either way: links or shortcuts may reach any version in it.
+   */
+  private applyLinked(entryOffset: number): ApplyOutcome {
+    const { bytes, view } = this.region;
+    this.pin(entryOffset);
+    const entry = readEntryHeader(view, entryOffset, this.incoming);
+    const key = bytes.subarray(entryOffset + Entry.key, entryOffset + Entry.key + entry.keyLen);
+    const hash = hashKey(key);
+    const fp = fingerprintOf(hash);
+    const slotAt = this.findSlot(key, hash, fp);
+    if (slotAt < 0) return 'absent';
+    if (this.foundEntry === entryOffset || !this.reaches(this.foundEntry, entryOffset)) {
+      return 'stale';
+    }
+    this.storeWord(slotAt, this.slotForLinked(fp, entryOffset, entry.keyLen, entry.valueLen));
+    return 'replaced';
+  }
+
+  /**
+   * Clover mode's create: indexes the linked entry at `entryOffset` as the first version of its key,
+   * unless the key already has one. Returns the indexed version's offset: `entryOffset` when this
+   * entry won, another when the key existed (the writer then links behind that chain instead). Throws
+   * REGION_FULL, having changed nothing, when the index area has no room for the key.
+   */
+  createLinked(entryOffset: number): number {
+    assert(this.locked, 'createLinked needs the index writer lock');
+    const { bytes, view } = this.region;
+    assert(entryIsLinked(view, entryOffset), 'only linked entries are created this way');
+    const entry = readEntryHeader(view, entryOffset, this.incoming);
+    const key = bytes.subarray(entryOffset + Entry.key, entryOffset + Entry.key + entry.keyLen);
+    const hash = hashKey(key);
+    const fp = fingerprintOf(hash);
+    if (this.findSlot(key, hash, fp) >= 0) return this.foundEntry;
+    this.insertNew(
+      key,
+      hash,
+      fp,
+      this.slotForLinked(fp, entryOffset, entry.keyLen, entry.valueLen),
+    );
+    this.setHeaderU32(IndexHeader.entryCount, this.headerU32(IndexHeader.entryCount) + 1);
+    this.pin(entryOffset);
+    return entryOffset;
+  }
+
+  /** True when following links from the linked entry at `from` reaches `target`. */
+  private reaches(from: number, target: number): boolean {
+    const view = this.region.view;
+    let at = from;
+    for (let hops = 0; hops < chainHopsMax; hops++) {
+      this.checkEntryOffset(at);
+      if (!entryIsLinked(view, at)) return false;
+      const next = getU64(view, entryLinkAt(view, at));
+      if (next === 0) return false;
+      if (next === target) return true;
+      at = next;
+    }
+    assert(false, 'clover chains are acyclic');
+    return false;
+  }
+
+  /** Marks the block that holds `entryOffset` as pinned: it is never freed or cleaned. */
+  private pin(entryOffset: number): void {
+    const g = this.region.geometry;
+    const block =
+      g.blocksOffset + Math.floor((entryOffset - g.blocksOffset) / g.blockBytes) * g.blockBytes;
+    if (loadU32(this.region, block + Block.pinned) === 0)
+      storeU32(this.region, block + Block.pinned, 1);
   }
 
   /**
@@ -229,6 +314,15 @@ export class IndexWriter {
 
   private slotFor(fp: number, entryOffset: number, keyLen: number, valueLen: number): bigint {
     return encodeSlot(fp, sizeHintClass(entryBytes(keyLen, valueLen)), entryOffset);
+  }
+
+  /** A slot whose size hint covers the link word too, so one read gets the entry and its link. */
+  private slotForLinked(fp: number, entryOffset: number, keyLen: number, valueLen: number): bigint {
+    return encodeSlot(
+      fp,
+      sizeHintClass(entrySpan(keyLen, valueLen, EntryFlag.linked)),
+      entryOffset,
+    );
   }
 
   private insertNew(key: Uint8Array, hash: number, fp: number, slot: bigint): void {
@@ -335,7 +429,11 @@ export class IndexWriter {
     assert((live === 0) === (liveBytes === 0), 'live bytes are zero exactly when no entry is live');
     storeU32(this.region, block + Block.liveEntries, live);
     storeU32(this.region, block + Block.liveBytes, liveBytes);
-    if (live === 0 && loadU32(this.region, block + Block.state) === BlockState.merged) {
+    if (
+      live === 0 &&
+      loadU32(this.region, block + Block.state) === BlockState.merged &&
+      loadU32(this.region, block + Block.pinned) === 0
+    ) {
       storeU32(this.region, block + Block.state, BlockState.free);
       freed.push(block);
     }

@@ -77,7 +77,8 @@ export const Chain = {
  *   0  u32 magic 'BLK1'          16 u32 state (see BlockState)      32 u64 next (newer block, 0 = none)
  *   4  u32 generation            20 u32 chain rank                  40 u32 live entries (DPM)
  *   8  u32 commit bytes  \ one   24 u32 block seq in its chain      44 u32 live bytes (DPM)
- *   12 u32 commit info   / u64   28 u32 merged bytes (DPM)          48..63 reserved
+ *   12 u32 commit info   / u64   28 u32 merged bytes (DPM)          48 u32 pinned (DPM)
+ *                                                                   52..63 reserved
  *
  * The commit word (bytes 8..15) is written by the owning KN thread with one 8-byte store after the
  * batch data: `commitBytes` is the end of the committed entries (from the block start), `commitInfo`
@@ -102,6 +103,11 @@ export const Block = {
    * index writer lock). The cleaner compares it with the block size to pick blocks to compact.
    */
   liveBytes: 44,
+  /**
+   * Non-zero once the block holds a version that a clover-mode chain may link to (docs/baselines.md):
+   * such a block is never freed or cleaned, because links and shortcuts reach its entries directly.
+   */
+  pinned: 48,
 } as const;
 
 /** 'BLK1' little-endian. */

@@ -14,8 +14,17 @@ import { crc32c } from '../util/crc32c.js';
  * The version of an entry is (epoch, seq): a newer epoch wins, then a higher sequence. `block gen` is
  * the generation of the block when the entry was written; a shortcut remembers it, so a shortcut into
  * a block that was freed and reused fails validation.
+ *
+ * An entry with the `linked` flag (clover mode, docs/baselines.md) is followed by an 8-byte link word
+ * outside the CRC: the region offset of the key's next version, 0 until a writer links one with a
+ * compare-and-swap. `entrySpan` is the bytes an entry takes in its block, link included.
  */
 export const EntryOp = { put: 1, delete: 2 } as const;
+
+export const EntryFlag = { linked: 1 } as const;
+
+/** Bytes of the link word that follows a linked entry's body. */
+export const entryLinkBytes = 8;
 export type EntryOpCode = (typeof EntryOp)[keyof typeof EntryOp];
 
 export const Entry = {
@@ -36,6 +45,32 @@ export function entryBytes(keyLen: number, valueLen: number): number {
   return (entryHeaderBytes + keyLen + valueLen + 7) & ~7;
 }
 
+/** The bytes an entry with these fields takes in a block: its body, plus the link when linked. */
+export function entrySpan(keyLen: number, valueLen: number, flags: number): number {
+  return entryBytes(keyLen, valueLen) + ((flags & EntryFlag.linked) !== 0 ? entryLinkBytes : 0);
+}
+
+/** The span of the entry whose header is at `view[at]` (its fields are not checked here). */
+export function entrySpanAt(view: DataView, at: number): number {
+  return entrySpan(
+    view.getUint16(at + Entry.keyLen, true),
+    view.getUint32(at + Entry.valueLen, true),
+    view.getUint8(at + Entry.flags),
+  );
+}
+
+/** True when the entry at `view[at]` carries a link word (see EntryFlag.linked). */
+export function entryIsLinked(view: DataView, at: number): boolean {
+  return (view.getUint8(at + Entry.flags) & EntryFlag.linked) !== 0;
+}
+
+/** The offset of the link word of the linked entry at `at` (relative to the same buffer). */
+export function entryLinkAt(view: DataView, at: number): number {
+  return (
+    at +
+    entryBytes(view.getUint16(at + Entry.keyLen, true), view.getUint32(at + Entry.valueLen, true))
+  );
+}
 export interface EntryHeader {
   op: number;
   keyLen: number;
@@ -46,8 +81,8 @@ export interface EntryHeader {
 }
 
 /**
- * Writes one entry at `buf[at]` and returns its padded size. `buf` must have room for it; the
- * padding bytes are zeroed so that checksums and scans see deterministic bytes.
+ * Writes one entry at `buf[at]` and returns its span. `buf` must have room for it; the padding bytes
+ * are zeroed so that checksums and scans see deterministic bytes, and a linked entry's link is 0.
  */
 export function writeEntry(
   buf: Uint8Array,
@@ -59,13 +94,14 @@ export function writeEntry(
   generation: number,
   epoch: number,
   seq: number,
+  flags = 0,
 ): number {
   const valueLen = value === null ? 0 : value.length;
-  const size = entryBytes(key.length, valueLen);
+  const size = entrySpan(key.length, valueLen, flags);
   assert((at & 7) === 0, 'entries are 8-byte aligned');
   assert(at + size <= buf.length, 'entry fits the buffer');
   view.setUint8(at + Entry.op, op);
-  view.setUint8(at + Entry.flags, 0);
+  view.setUint8(at + Entry.flags, flags);
   view.setUint16(at + Entry.keyLen, key.length, true);
   view.setUint32(at + Entry.valueLen, valueLen, true);
   view.setUint32(at + Entry.generation, generation, true);
@@ -116,9 +152,11 @@ export function entryIsWellFormed(view: DataView, at: number, limit: number): bo
   if (at + entryHeaderBytes > limit) return false;
   const op = view.getUint8(at + Entry.op);
   if (op !== EntryOp.put && op !== EntryOp.delete) return false;
+  const flags = view.getUint8(at + Entry.flags);
+  if ((flags & ~EntryFlag.linked) !== 0) return false;
   const keyLen = view.getUint16(at + Entry.keyLen, true);
   const valueLen = view.getUint32(at + Entry.valueLen, true);
-  return keyLen !== 0 && at + entryBytes(keyLen, valueLen) <= limit;
+  return keyLen !== 0 && at + entrySpan(keyLen, valueLen, flags) <= limit;
 }
 
 /** Compares versions (epochA, seqA) and (epochB, seqB): negative, zero or positive. */

@@ -4,7 +4,7 @@ import { assert } from '../util/assert.js';
 import { tryLockWord, unlockWord } from './index-lock.js';
 import { IndexWriter } from './index-writer.js';
 import { Block, BlockState, Chain, blockMagic, commitSealedBit, lsnOf } from './layout.js';
-import { Entry, entryBytes, entryIsValid, entryIsWellFormed } from './log-entry.js';
+import { Entry, entryIsValid, entryIsWellFormed, entrySpanAt } from './log-entry.js';
 import { noFlush, type RegionFlush } from './region-flush.js';
 import { chainRecordOffset, loadU32, loadU64, storeU32, storeU64, type Region } from './region.js';
 
@@ -187,10 +187,7 @@ function mergeBlock(pass: MergePass, head: number, result: MergeResult): BlockOu
       outcome = 'stop';
       break;
     }
-    cursor += entryBytes(
-      view.getUint16(at + Entry.keyLen, true),
-      view.getUint32(at + Entry.valueLen, true),
-    );
+    cursor += entrySpanAt(view, at);
     result.applied++;
   }
   // The index updates reach the file before the progress that claims them (see mergeChain).
@@ -218,7 +215,10 @@ function retireHead(
   Atomics.sub(region.i32, (chain + Chain.blocksInChain) / 4, 1);
   // Both this check and the index writer's live-count decrement run under the index writer lock, so
   // exactly one of them sees (merged, 0 live) and frees the block.
-  if (loadU32(region, head + Block.liveEntries) === 0) {
+  if (
+    loadU32(region, head + Block.liveEntries) === 0 &&
+    loadU32(region, head + Block.pinned) === 0
+  ) {
     storeU32(region, head + Block.state, BlockState.free);
     freed.push(head);
   }

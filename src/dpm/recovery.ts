@@ -2,7 +2,7 @@ import type { Mutants } from '../config/mutants.js';
 import { countIndexedEntries } from './cleaner-check.js';
 import { IndexWriter } from './index-writer.js';
 import { Block, BlockState, Chain, IndexHeader, commitSealedBit, lsnOf } from './layout.js';
-import { entryBytes, entryIsValid, Entry } from './log-entry.js';
+import { entryIsValid, entrySpanAt, Entry } from './log-entry.js';
 import {
   blockIndexOf,
   chainRecordOffset,
@@ -162,10 +162,7 @@ function truncateTornTail(region: Region, block: number, report: RecoveryReport)
       entryIsValid(bytes, view, entry, block + commitBytes) &&
       view.getUint32(entry + Entry.generation, true) === generation;
     if (!valid) break;
-    at += entryBytes(
-      view.getUint16(entry + Entry.keyLen, true),
-      view.getUint32(entry + Entry.valueLen, true),
-    );
+    at += entrySpanAt(view, entry);
     count++;
   }
   const end = Math.max(at, Block.headerBytes);

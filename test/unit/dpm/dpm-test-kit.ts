@@ -1,7 +1,7 @@
 import { blockBytesMin } from '../../../src/config/limits.js';
 import { LocalFabric } from '../../../src/fabric/index.js';
 import { Block, Chain, align, commitSealedBit, metadataBytes } from '../../../src/dpm/layout.js';
-import { EntryOp, entryBytes, writeEntry, type EntryOpCode } from '../../../src/dpm/log-entry.js';
+import { EntryOp, entrySpan, writeEntry, type EntryOpCode } from '../../../src/dpm/log-entry.js';
 import {
   chainRecordOffset,
   formatRegion,
@@ -88,9 +88,10 @@ export class FakeKn {
     value: Uint8Array | null,
     epoch: number,
     seq: number,
+    flags = 0,
   ): number {
     const k = typeof key === 'string' ? enc.encode(key) : key;
-    const size = entryBytes(k.length, value === null ? 0 : value.length);
+    const size = entrySpan(k.length, value === null ? 0 : value.length, flags);
     if (this.block === 0) this.nextBlock();
     if (this.committedBytes + this.staged + size > this.region.geometry.blockBytes) {
       this.commit();
@@ -108,6 +109,7 @@ export class FakeKn {
       this.generation,
       epoch,
       seq,
+      flags,
     );
     this.stagedEntries++;
     return this.block + this.committedBytes + at;
