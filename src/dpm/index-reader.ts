@@ -11,7 +11,16 @@ import {
   unpackDescriptor,
 } from './index-format.js';
 import { IndexBucket, IndexHeader } from './layout.js';
-import { Entry, EntryOp, entryBytes, entryIsValid, entryKeyEquals } from './log-entry.js';
+import {
+  Entry,
+  EntryOp,
+  entryBytes,
+  entryIsLinked,
+  entryIsValid,
+  entryKeyEquals,
+  entryLinkBytes,
+  entrySpanAt,
+} from './log-entry.js';
 import type { RegionGeometry } from './region.js';
 
 /** Lookups that met a torn or inconsistent read are retried this many times before CORRUPT. */
@@ -19,6 +28,8 @@ export const lookupRetriesMax = 8;
 /** A table replaced more often than this during one lookup attempt counts as inconsistent. */
 const refreshesPerAttemptMax = 4;
 const initialScratchBytes = 4096;
+/** The largest entry in a block: the largest body, plus a link in clover mode. */
+const spanMax = entryBytesMax + entryLinkBytes;
 
 /**
  * The KN-side index lookup, with one-sided reads only. The common hit costs 2 RTs: the bucket, then
@@ -32,7 +43,9 @@ const initialScratchBytes = 4096;
  * retried, a bounded number of times, and then reported as CORRUPT.
  *
  * After `lookup` returns true the entry fields and `value` describe the newest indexed entry; `value`
- * is a view of a scratch buffer that the next lookup overwrites.
+ * is a view of a scratch buffer that the next lookup overwrites. In clover mode the indexed entry is
+ * a linked version (docs/baselines.md), which may be a tombstone: `linked`, `op` and `link` say so,
+ * and the caller follows `link` to the newest version.
  */
 export class IndexReader {
   entryOffset = 0;
@@ -40,6 +53,11 @@ export class IndexReader {
   generation = 0;
   epoch = 0;
   seq = 0;
+  /** EntryOp of the found entry: always put, except a clover-mode tombstone. */
+  op: number = EntryOp.put;
+  /** Whether the found entry is a linked (clover-mode) version, and its link word as read. */
+  linked = false;
+  link = 0;
   value: Uint8Array = new Uint8Array(0);
   /** RTs the last lookup took (the KN's miss cost). */
   lastLookupRts = 0;
@@ -181,19 +199,13 @@ export class IndexReader {
       return false;
     }
     const blockEnd = entryOffset - ((entryOffset - g.blocksOffset) % g.blockBytes) + g.blockBytes;
-    let length = Math.max(
-      entryHeaderBytes,
-      Math.min(hintBytes, blockEnd - entryOffset, entryBytesMax),
-    );
+    let length = Math.max(entryHeaderBytes, Math.min(hintBytes, blockEnd - entryOffset, spanMax));
     this.ensureScratch(length);
     this.fabric.read(entryOffset, length, this.scratch, 0);
-    const size = entryBytes(
-      this.scratchView.getUint16(Entry.keyLen, true),
-      this.scratchView.getUint32(Entry.valueLen, true),
-    );
+    const size = entrySpanAt(this.scratchView, 0);
     if (size > length) {
       // The hint was too small: only possible when the slot changed under us or a read was torn.
-      if (size > entryBytesMax || entryOffset + size > blockEnd) {
+      if (size > spanMax || entryOffset + size > blockEnd) {
         this.inconsistent = true;
         return false;
       }
@@ -202,7 +214,12 @@ export class IndexReader {
       this.fabric.read(entryOffset, length, this.scratch, 0);
     }
     const view = this.scratchView;
-    if (!entryIsValid(this.scratch, view, 0, length) || view.getUint8(Entry.op) !== EntryOp.put) {
+    // Only clover mode indexes tombstones (as versions of a chain); elsewhere one means a torn read.
+    const op = view.getUint8(Entry.op);
+    if (
+      !entryIsValid(this.scratch, view, 0, length) ||
+      (op !== EntryOp.put && !entryIsLinked(view, 0))
+    ) {
       this.inconsistent = true;
       return false;
     }
@@ -215,7 +232,13 @@ export class IndexReader {
     const view = this.scratchView;
     const valueLen = view.getUint32(Entry.valueLen, true);
     this.entryOffset = entryOffset;
-    this.entryBytes = entryBytes(keyLen, valueLen);
+    this.entryBytes = entrySpanAt(view, 0);
+    this.op = view.getUint8(Entry.op);
+    this.linked = entryIsLinked(view, 0);
+    const linkAt = entryBytes(keyLen, valueLen);
+    this.link = this.linked
+      ? view.getUint32(linkAt, true) + view.getUint32(linkAt + 4, true) * 2 ** 32
+      : 0;
     this.generation = view.getUint32(Entry.generation, true);
     this.epoch = view.getUint32(Entry.epoch, true);
     this.seq = view.getUint32(Entry.seqHi, true) * 2 ** 32 + view.getUint32(Entry.seqLo, true);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BlockAllocator } from '../../../src/dpm/block-allocator.js';
+import { IndexReader } from '../../../src/dpm/index-reader.js';
 import { IndexWriter } from '../../../src/dpm/index-writer.js';
+import { hashKey } from '../../../src/util/hash.js';
 import { Block, BlockState } from '../../../src/dpm/layout.js';
 import {
   EntryFlag,
@@ -12,7 +14,7 @@ import {
 } from '../../../src/dpm/log-entry.js';
 import { mergeChain } from '../../../src/dpm/merge.js';
 import { loadU32, type Region } from '../../../src/dpm/region.js';
-import { FakeKn, enc, makeRegion } from './dpm-test-kit.js';
+import { FakeKn, dec, dpmFabric, enc, makeRegion } from './dpm-test-kit.js';
 
 /** Clover mode's chains of linked versions, on the DPM side (docs/baselines.md). */
 function setup() {
@@ -97,6 +99,25 @@ describe('linked entries (clover mode)', () => {
     // A key never created is not indexed by a merge.
     expect(apply(linked('other', 'x'))).toBe('absent');
     expect(indexed(writer, 'other')).toBe(-1);
+  });
+
+  it('is read by the KN-side index reader with its link, tombstones included', () => {
+    const { region, writer, linked } = setup();
+    const reader = new IndexReader(dpmFabric(region), region.geometry);
+    const key = enc.encode('k');
+    const v1 = linked('k', 'v1');
+    writer.withLock(() => writer.createLinked(v1));
+    expect(reader.lookup(key, hashKey(key))).toBe(true);
+    expect(reader).toMatchObject({ entryOffset: v1, linked: true, link: 0, op: EntryOp.put });
+    expect(dec.decode(reader.value)).toBe('v1');
+    expect(reader.entryBytes).toBe(entrySpanAt(region.view, v1));
+    const gone = linked('k', null);
+    link(region, v1, gone);
+    expect(reader.lookup(key, hashKey(key))).toBe(true);
+    expect(reader.link).toBe(gone);
+    writer.withLock(() => writer.apply(gone, []));
+    expect(reader.lookup(key, hashKey(key))).toBe(true);
+    expect(reader).toMatchObject({ entryOffset: gone, op: EntryOp.delete, link: 0 });
   });
 
   it('merges whole chains of linked entries and never frees their blocks', () => {
