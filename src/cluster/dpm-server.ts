@@ -280,6 +280,11 @@ export class DpmServer {
       case 'wait-merged':
         this.answer(ctx, msg.replyTo, () => this.failovers.waitMerged(msg.rank, msg.lsn));
         return;
+      case 'create-linked':
+        this.answer(ctx, msg.replyTo, () =>
+          this.control(msg.rank, msg.incarnation).createLinked(msg.rank, msg.entryOffset),
+        );
+        return;
       case 'failover':
         this.answer(ctx, msg.replyTo, () => {
           this.checkRank(msg.rank);

@@ -3,7 +3,8 @@ import { assert } from '../util/assert.js';
 import { BlockAllocator, type SpaceStats } from './block-allocator.js';
 import { CleanerPlanner, type CleanerOptions, type CleanerStats } from './cleaner-planner.js';
 import { IndexWriter, type IndexStats } from './index-writer.js';
-import { Block, Chain, commitSealedBit } from './layout.js';
+import { Block, BlockState, Chain, commitSealedBit } from './layout.js';
+import { entryIsLinked, entryIsValid } from './log-entry.js';
 import type { MergeResult } from './merge.js';
 import type { Mutants } from '../config/mutants.js';
 import { currentIncarnation, fenceRank } from '../fabric/fence.js';
@@ -152,6 +153,52 @@ export class DpmManagerCore<T> {
         `KN thread ${rank} incarnation ${incarnation} was fenced (now ${current}); it must restart`,
       );
     }
+  }
+
+  /**
+   * Clover mode's create (docs/baselines.md): indexes the committed linked entry at `entryOffset` of
+   * chain `rank` as its key's first version unless the key has one; returns the indexed version. The
+   * entry is checked first (inside a block of that chain, below its commit word, a valid linked
+   * entry), so a confused KN cannot make the index point at garbage.
+   */
+  createLinked(rank: number, incarnation: number | undefined, entryOffset: number): number {
+    this.checkRank(rank);
+    if (incarnation !== undefined) this.checkNotFenced(rank, incarnation);
+    const why = this.linkedEntryProblem(rank, entryOffset);
+    if (why !== null) {
+      throw new DinomoError('INVALID_OPTION', `create of entry ${entryOffset}: ${why}`);
+    }
+    const writer = new IndexWriter(this.region, this.flush);
+    return writer.withLock(() => writer.createLinked(entryOffset));
+  }
+
+  private linkedEntryProblem(rank: number, entryOffset: number): string | null {
+    const g = this.region.geometry;
+    const inBlocks =
+      Number.isSafeInteger(entryOffset) &&
+      entryOffset % 8 === 0 &&
+      entryOffset >= g.blocksOffset &&
+      entryOffset < g.blocksOffset + g.blockCount * g.blockBytes;
+    if (!inBlocks) return 'not an entry offset in the log blocks';
+    const block = entryOffset - ((entryOffset - g.blocksOffset) % g.blockBytes);
+    if (
+      loadU32(this.region, block + Block.state) !== BlockState.chain ||
+      loadU32(this.region, block + Block.chainRank) !== rank
+    ) {
+      return `its block is not in chain ${rank}`;
+    }
+    const committedEnd = block + loadU32(this.region, block + Block.commitBytes);
+    const { bytes, view } = this.region;
+    if (entryOffset < block + Block.headerBytes || entryOffset >= committedEnd) {
+      return 'it is not a committed entry';
+    }
+    if (
+      !entryIsValid(bytes, view, entryOffset, committedEnd) ||
+      !entryIsLinked(view, entryOffset)
+    ) {
+      return 'it is not a valid linked entry';
+    }
+    return null;
   }
 
   /** True while a merge task runs on chain `rank`. */

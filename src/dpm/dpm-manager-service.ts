@@ -94,6 +94,11 @@ export class DpmManagerService {
         this.onAlloc(token, msg.rank);
         return;
       }
+      if (msg.type === 'create-linked') {
+        const created = this.core.createLinked(msg.rank, msg.incarnation, msg.entryOffset);
+        reply(token, { type: 'created', id: msg.id, entryOffset: created });
+        return;
+      }
       if (msg.type === 'failover') {
         if (this.pendingFailovers.length >= this.options.maxWaiters) {
           throw new DinomoError('OVERLOADED', 'too many failovers are pending');
@@ -313,6 +318,7 @@ function isKnMessage(msg: unknown): msg is KnToDpmMessage {
     m.type === 'alloc' ||
     m.type === 'reopen' ||
     (m.type === 'failover' && typeof m.incarnation === 'number') ||
-    (m.type === 'wait-merged' && typeof m.lsn === 'number')
+    (m.type === 'wait-merged' && typeof m.lsn === 'number') ||
+    (m.type === 'create-linked' && typeof m.entryOffset === 'number')
   );
 }

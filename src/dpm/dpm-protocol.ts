@@ -18,6 +18,14 @@ export type KnToDpmMessage =
   | { type: 'alloc'; id: number; rank: number; incarnation?: number }
   | { type: 'reopen'; id: number; rank: number; incarnation?: number }
   | { type: 'wait-merged'; id: number; rank: number; lsn: number }
+  /** Clover mode: index a committed linked entry as its key's first version (docs/baselines.md). */
+  | {
+      type: 'create-linked';
+      id: number;
+      rank: number;
+      entryOffset: number;
+      incarnation?: number;
+    }
   /**
    * From the M-node, not a KN thread: fence `rank`, cut torn tails off its chain, seal it, and answer
    * once it is merged through its last committed entry (DESIGN.md section 8, "KN failure").
@@ -29,6 +37,8 @@ export type DpmToKnMessage =
   | { type: 'alloc-ok'; id: number; blockOffset: number; generation: number; blockSeq: number }
   | { type: 'merged'; id: number; mergedLsn: number }
   | { type: 'failed-over'; id: number; mergedLsn: number; incarnation: number }
+  /** The key's indexed first version: the entry asked about, or the one created before it. */
+  | { type: 'created'; id: number; entryOffset: number }
   | { type: 'error'; id: number; code: ErrorCode; message: string };
 
 /** Parent -> manager, on the worker port. */

@@ -32,6 +32,13 @@ export type DpmServerMessage =
   | { type: 'alloc'; rank: number; incarnation: number; replyTo: ReplyTo<number> }
   | { type: 'reopen'; rank: number; incarnation: number; replyTo: ReplyTo<number> }
   | { type: 'wait-merged'; rank: number; lsn: number; replyTo: ReplyTo<number> }
+  | {
+      type: 'create-linked';
+      rank: number;
+      incarnation: number;
+      entryOffset: number;
+      replyTo: ReplyTo<number>;
+    }
   | { type: 'failover'; rank: number; incarnation: number; replyTo: ReplyTo<number> }
   /** The incarnation a process taking over `rank` must use: the lowest one its fence allows. */
   | { type: 'incarnation'; rank: number; replyTo: ReplyTo<number> }

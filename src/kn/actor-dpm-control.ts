@@ -46,6 +46,17 @@ export class ActorDpmControl implements DpmControl {
     return this.ask((replyTo) => ({ type: 'wait-merged', rank, lsn, replyTo }));
   }
 
+  createLinked(rank: number, entryOffset: number): Promise<number> {
+    const incarnation = this.incarnation;
+    return this.ask((replyTo) => ({
+      type: 'create-linked',
+      rank,
+      incarnation,
+      entryOffset,
+      replyTo,
+    }));
+  }
+
   /** The fabric grant of this thread's rank and incarnation. */
   grant(rank: number): Promise<FabricGrant> {
     return this.system.ask<DpmServerMessage, FabricGrant>(

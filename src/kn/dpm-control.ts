@@ -12,4 +12,9 @@ export interface DpmControl {
   reopenChain(rank: number): Promise<number>;
   /** Resolves once every entry of the chain with lsn < `lsn` is in the index; to the merged LSN. */
   waitMerged(rank: number, lsn: number): Promise<number>;
+  /**
+   * Clover mode: indexes the committed linked entry at `entryOffset` as its key's first version,
+   * unless the key has one; resolves to the indexed first version's offset (docs/baselines.md).
+   */
+  createLinked(rank: number, entryOffset: number): Promise<number>;
 }

@@ -6,6 +6,7 @@ export type ManagerReply =
   | { type: 'alloc-ok'; id: number; blockOffset: number }
   | { type: 'merged'; id: number; mergedLsn: number }
   | { type: 'failed-over'; id: number; mergedLsn: number; incarnation: number }
+  | { type: 'created'; id: number; entryOffset: number }
   | ({ type: 'error'; id: number } & WireError);
 
 /** The part of a MessagePort this class uses, so the simulator can hand it a simulated channel. */
@@ -59,6 +60,11 @@ export class PortDpmControl implements DpmControl {
     return this.request((id) => ({ type: 'wait-merged', id, rank, lsn }));
   }
 
+  createLinked(rank: number, entryOffset: number): Promise<number> {
+    const incarnation = this.incarnation;
+    return this.request((id) => ({ type: 'create-linked', id, rank, entryOffset, incarnation }));
+  }
+
   /**
    * For the M-node: fences incarnation `incarnation` of `rank` and resolves once its chain is merged
    * through its commit offsets (to the merged LSN). See the `failover` DPM request.
@@ -99,6 +105,12 @@ export class PortDpmControl implements DpmControl {
     this.waiters.delete(reply.id);
     waiter.timer.cancel();
     if (reply.type === 'error') waiter.reject(fromWireError(reply));
-    else waiter.resolve(reply.type === 'alloc-ok' ? reply.blockOffset : reply.mergedLsn);
+    else waiter.resolve(replyValue(reply));
   }
+}
+
+function replyValue(reply: Exclude<ManagerReply, { type: 'error' }>): number {
+  if (reply.type === 'alloc-ok') return reply.blockOffset;
+  if (reply.type === 'created') return reply.entryOffset;
+  return reply.mergedLsn;
 }

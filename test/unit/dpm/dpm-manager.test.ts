@@ -5,7 +5,7 @@ import { DpmManagerCore } from '../../../src/dpm/dpm-manager-core.js';
 import { DpmManagerService } from '../../../src/dpm/dpm-manager-service.js';
 import type { DpmToKnMessage } from '../../../src/dpm/dpm-protocol.js';
 import { Block, lsnOf } from '../../../src/dpm/layout.js';
-import { Entry } from '../../../src/dpm/log-entry.js';
+import { Entry, EntryFlag, EntryOp } from '../../../src/dpm/log-entry.js';
 import { mergeChain, type MergeResult } from '../../../src/dpm/merge.js';
 import type { Region } from '../../../src/dpm/region.js';
 import { FakeKn, makeRegion } from './dpm-test-kit.js';
@@ -57,6 +57,26 @@ describe('DpmManagerCore', () => {
     kn.commit();
     expect(drain(region, core)).toEqual(['w-later']);
     expect(core.stats().merges.pendingWaiters).toBe(0);
+  });
+
+  it("creates a clover key once, and only from a committed linked entry of the asker's chain", () => {
+    const region = makeRegion({ chains: 2, blocks: 4 });
+    const core = new DpmManagerCore<string>(region, { maxWaiters: 10 });
+    const kn = new FakeKn(region, (rank) => core.alloc(rank).blockOffset, 1);
+    const value = new TextEncoder().encode('v');
+    const first = kn.append(EntryOp.put, 'k', value, 1, 1, EntryFlag.linked);
+    const second = kn.append(EntryOp.put, 'k', value, 1, 2, EntryFlag.linked);
+    const plain = kn.append(EntryOp.put, 'p', value, 1, 3);
+    // Staged, not committed yet: refused.
+    expect(codeOf(() => core.createLinked(1, undefined, first))).toBe('INVALID_OPTION');
+    kn.commit();
+    expect(core.createLinked(1, undefined, first)).toBe(first);
+    expect(core.createLinked(1, undefined, second)).toBe(first);
+    expect(codeOf(() => core.createLinked(1, undefined, plain))).toBe('INVALID_OPTION');
+    expect(codeOf(() => core.createLinked(0, undefined, second))).toBe('INVALID_OPTION');
+    expect(codeOf(() => core.createLinked(1, undefined, first + 8))).toBe('INVALID_OPTION');
+    expect(codeOf(() => core.createLinked(1, undefined, 3))).toBe('INVALID_OPTION');
+    expect(codeOf(() => core.createLinked(7, undefined, first))).toBe('INVALID_OPTION');
   });
 
   it('returns the new block generation and sequence from alloc', () => {

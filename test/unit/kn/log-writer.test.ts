@@ -35,6 +35,9 @@ class FakeDpm implements DpmControl {
   waitMerged(_rank: number, lsn: number): Promise<number> {
     return new Promise((resolve) => this.mergeWaits.push({ lsn, release: () => resolve(lsn) }));
   }
+  createLinked(): Promise<number> {
+    return Promise.reject(new Error('the log writer never creates keys'));
+  }
 }
 
 function setup(recentBlocks = 1) {
