@@ -12,6 +12,11 @@ export interface DacOptions {
   decayEveryAccesses?: number;
   /** The most entries (nodes) the cache may hold; sizes the hash table. Default: as many as could fit. */
   entriesMax?: number;
+  /**
+   * Cache shortcuts only, never values: clover mode, whose KN threads share every key and so must
+   * read each value from the DPM to see other threads' writes (docs/baselines.md). Default false.
+   */
+  shortcutsOnly?: boolean;
 }
 
 export interface ResolvedDacOptions {
@@ -20,6 +25,7 @@ export interface ResolvedDacOptions {
   missCostSmoothing: number;
   decayEveryAccesses: number;
   entriesMax: number;
+  shortcutsOnly: boolean;
 }
 
 /** The smallest budget: room for a few shortcuts, so that tiny caches in tests still behave. */
@@ -80,5 +86,13 @@ export function resolveDacOptions(options: DacOptions): ResolvedDacOptions {
     1,
     Number.MAX_SAFE_INTEGER,
   );
-  return { capacityBytes, missCostInitial, missCostSmoothing, decayEveryAccesses, entriesMax };
+  const shortcutsOnly = options.shortcutsOnly ?? false;
+  return {
+    capacityBytes,
+    missCostInitial,
+    missCostSmoothing,
+    decayEveryAccesses,
+    entriesMax,
+    shortcutsOnly,
+  };
 }

@@ -240,7 +240,9 @@ export class Dac {
     const shortcutBytes = shortcutChargeBytes(key.length);
     // A key that cannot fit even as a shortcut is not cached at all.
     if (shortcutBytes > capacity) return;
-    const asValue = this.entries.bytesUsed + valueChargeBytes(key.length, value.length) <= capacity;
+    const asValue =
+      !this.options.shortcutsOnly &&
+      this.entries.bytesUsed + valueChargeBytes(key.length, value.length) <= capacity;
     if (!asValue) this.makeRoom(shortcutBytes);
     if (this.entries.count >= this.options.entriesMax) this.evictForNode();
     const node = this.entries.createNode(key, hash, shortcut);
@@ -273,6 +275,7 @@ export class Dac {
 
   /** The promotion rule for a shortcut `node` whose current value is `value`. */
   private tryPromote(node: number, value: Uint8Array): void {
+    if (this.options.shortcutsOnly) return;
     const capacity = this.options.capacityBytes;
     if (valueChargeBytes(this.store.keyLength(node), value.length) > capacity) return;
     const over = this.entries.bytesUsed + dacValueOverheadBytes + value.length - capacity;

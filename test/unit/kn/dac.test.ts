@@ -147,6 +147,23 @@ describe('Dac lookups', () => {
   });
 });
 
+describe('Dac with shortcutsOnly (clover mode)', () => {
+  it('caches shortcuts and never a value, even with room and after many hits', () => {
+    const h = new Harness({ capacityBytes: 64 * 1024, shortcutsOnly: true });
+    h.dac.insert(k('aa'), hashKey(k('aa')), val(10), sc(10));
+    expect(h.lookup('aa')).toBe(DacHit.shortcut);
+    for (let i = 0; i < 100; i++) {
+      expect(h.lookup('aa')).toBe(DacHit.shortcut);
+      h.dac.afterShortcutRead(k('aa'), hashKey(k('aa')), val(10));
+    }
+    // A write refreshes the shortcut and still caches no value.
+    h.dac.insert(k('aa'), hashKey(k('aa')), val(10), sc(20));
+    expect(h.lookup('aa')).toBe(DacHit.shortcut);
+    expect(h.dac.shortcut.entryOffset).toBe(20);
+    expect(h.dac.stats()).toMatchObject({ values: 0, shortcuts: 1 });
+  });
+});
+
 describe('Dac fill and pressure (original insert rules, real sizes)', () => {
   const capacityBytes = 3 * valueBytes(100);
 
