@@ -1,4 +1,7 @@
-/** The benchmark harness: Zipf keys, workloads, the load and closed-loop runners, reports, the demo. */
+/**
+ * The benchmark harness: Zipf and latest keys, YCSB-style workloads, the load, closed-loop and
+ * open-loop runners, reports, the demo.
+ */
 export type {
   BenchClient,
   BenchCluster,
@@ -14,11 +17,13 @@ export type {
 } from './types.js';
 export {
   ZipfGenerator,
+  LatestGenerator,
   KeyPermutation,
   buildZipfCdf,
   keyName,
   defaultKeyPrefix,
   maxZipfKeys,
+  type LatestOptions,
   type ZipfOptions,
 } from './zipf.js';
 export { ValueFactory, readValueStamp, type ValueStamp } from './values.js';
@@ -27,10 +32,14 @@ export {
   workloadPresets,
   workloadNames,
   workloadSpec,
+  resolveWorkloadSpec,
+  requestDistributions,
   isWorkloadName,
   type BenchOp,
   type OpKind,
   type OpSource,
+  type RequestDistribution,
+  type ResolvedWorkloadSpec,
   type WorkloadName,
   type WorkloadOverrides,
   type WorkloadPreset,
@@ -41,8 +50,11 @@ export type { TimelinePoint } from './timeline.js';
 export {
   loadKeys,
   runWorkload,
+  runOpenLoop,
   type LoadOptions,
   type LoadResult,
+  type OpenLoopOptions,
+  type OpenLoopResult,
   type RunOptions,
   type RunOpCounts,
   type RunProgress,

@@ -11,7 +11,7 @@ import {
 import { TimelineRecorder, type TimelinePoint } from './timeline.js';
 import type { BenchClient, BenchStats, BenchTarget } from './types.js';
 import { ValueFactory } from './values.js';
-import type { OpSource } from './workload.js';
+import type { BenchOp, OpKind, OpSource } from './workload.js';
 import { defaultKeyPrefix, keyName } from './zipf.js';
 
 export interface LoadOptions {
@@ -111,17 +111,27 @@ export interface RunProgress {
 }
 
 export interface RunOptions {
+  /** Length of the measured phase, after the warm-up. */
   durationMs: number;
   /** A `Workload`, or any other source of operations (the trigger's replay of recorded keys). */
   workload: OpSource;
   /** Operations in flight at once (closed loop); default 64. */
   concurrency?: number;
   clock?: Clock;
+  /**
+   * Operations run for this long before the measured phase and are not recorded: not in the
+   * histogram, the timeline or the counts. The stats snapshot `statsBefore` is taken as it ends;
+   * default 0, which takes the snapshot before the first operation.
+   */
+  warmupMs?: number;
   /** How long to wait for the operations in flight at the deadline; default 10 s. */
   drainTimeoutMs?: number;
-  /** Stop the run early, and throw the last error, once this many operations failed; default 1000. */
+  /**
+   * Stop the run early, and throw the last error, once this many operations failed; default 1000.
+   * Failures in the warm-up count too, so a target that fails everything stops the run either way.
+   */
   maxErrors?: number;
-  /** Period of `onProgress` calls; default 250 ms. */
+  /** Period of `onProgress` calls in the measured phase; default 250 ms. */
   progressIntervalMs?: number;
   onProgress?: (progress: RunProgress) => void;
   /** Length of the periods of `onPeriod`; default 1000 ms. */
@@ -133,18 +143,38 @@ export interface RunOptions {
   onPeriod?: (point: TimelinePoint) => void;
 }
 
+export interface OpenLoopOptions extends Omit<RunOptions, 'concurrency'> {
+  /** Operations started per second, on a fixed schedule whatever the target does. */
+  ratePerSec: number;
+  /**
+   * Operations in flight at most; one that falls due while this many are in flight is dropped.
+   * Default 1024.
+   */
+  maxInFlight?: number;
+}
+
 export interface RunOpCounts {
   gets: number;
+  /** Puts of existing keys (updates). */
   puts: number;
+  /**
+   * Puts of new keys. Optional only so that results built before it existed still fit the type; both
+   * runners always set it, and `deletes` too.
+   */
+  inserts?: number;
+  deletes?: number;
   total: number;
-  /** Gets that found no value: zero when every key was loaded and nothing deletes. */
+  /**
+   * Gets that found no value: zero when every key was loaded and nothing deletes. A read of a deleted
+   * key, or of a new key whose insert is still in flight, counts here.
+   */
   getsNotFound: number;
 }
 
 export interface RunResult {
-  /** From the first operation to the end of the drain. */
+  /** From the start of the measured phase to the end of the drain. */
   elapsedUs: number;
-  /** Operations that succeeded. */
+  /** Operations of the measured phase that succeeded. */
   ops: RunOpCounts;
   /** Failed operations by error code (`INTERNAL` for errors that are not DinomoErrors). */
   errors: Record<string, number>;
@@ -158,101 +188,183 @@ export interface RunResult {
   statsAfter: BenchStats;
 }
 
+export interface OpenLoopResult extends RunResult {
+  /** Operations of the measured phase that fell due with `maxInFlight` in flight: never issued. */
+  dropped: number;
+  targetRatePerSec: number;
+}
+
 /**
  * Runs a closed loop: `concurrency` loops each issue one operation, wait for it, and issue the next,
- * until `durationMs` has passed. Every latency goes into one HDR histogram (µs) and into the per-second
- * timeline; cluster stats are taken before and after so the report can use deltas.
+ * until the warm-up and `durationMs` have passed. Every latency of the measured phase goes into one HDR
+ * histogram (µs) and into the per-second timeline; cluster stats are taken before and after it so the
+ * report can use deltas.
  */
 export async function runWorkload(target: BenchTarget, options: RunOptions): Promise<RunResult> {
+  const { run, statsBefore, statsAfter } = await measure(
+    target,
+    options,
+    (client) => new ClosedLoopRun(client, options),
+  );
+  return { ...run.result(), statsBefore, statsAfter };
+}
+
+/**
+ * Runs an open loop: operations start at `ratePerSec` on a fixed schedule, whether or not earlier ones
+ * have finished, and each latency runs from the operation's scheduled start, not from when it was
+ * actually issued. A closed loop slows down with a slow target and so hides the waits its requests
+ * would have had (coordinated omission); this one does not. At most `maxInFlight` operations are in
+ * flight: one due beyond that is counted as dropped instead of queued, so a stalled target cannot grow
+ * the queue without bound.
+ */
+export async function runOpenLoop(
+  target: BenchTarget,
+  options: OpenLoopOptions,
+): Promise<OpenLoopResult> {
+  const { run, statsBefore, statsAfter } = await measure(
+    target,
+    options,
+    (client) => new OpenLoopRun(client, options),
+  );
+  return {
+    ...run.result(),
+    statsBefore,
+    statsAfter,
+    dropped: run.dropped,
+    targetRatePerSec: options.ratePerSec,
+  };
+}
+
+/**
+ * Runs `run` between two stats snapshots and throws the error that stopped it, if one did. Without a
+ * warm-up the first snapshot is taken before the first operation; with one, as the measured phase
+ * begins, while the warm-up's last operations are still in flight.
+ */
+async function measure<R extends LoopRun>(
+  target: BenchTarget,
+  options: Pick<RunOptions, 'warmupMs'>,
+  create: (client: BenchClient) => R,
+): Promise<{ run: R; statsBefore: BenchStats; statsAfter: BenchStats }> {
   const client = target.client();
-  const statsBefore = await target.stats();
-  const run = new ClosedLoopRun(client, options);
-  await run.execute();
+  let before: Promise<BenchStats> | null =
+    (options.warmupMs ?? 0) > 0 ? null : Promise.resolve(await target.stats());
+  const run = create(client);
+  await run.execute(() => {
+    before ??= snapshot(target);
+  });
+  const statsBefore = await (before ?? snapshot(target));
   const statsAfter = await target.stats();
   if (run.abort !== null) throw run.abort.error;
-  return { ...run.result(), statsBefore, statsAfter };
+  return { run, statsBefore, statsAfter };
+}
+
+/** The target's stats as a promise already handled, since it is awaited only after the run. */
+function snapshot(target: BenchTarget): Promise<BenchStats> {
+  const stats = Promise.resolve(target.stats());
+  stats.catch(() => undefined);
+  return stats;
 }
 
 type Counters = Omit<RunResult, 'statsBefore' | 'statsAfter'>;
 
-class ClosedLoopRun {
+/**
+ * What both loops share: the schedule (warm-up, measured phase, drain), issuing one operation, and
+ * recording what the measured phase did. A subclass decides when operations start.
+ */
+abstract class LoopRun {
   /** Set when too many operations failed; holds the error that crossed the limit. */
   abort: { error: unknown } | null = null;
-  private readonly clock: Clock;
+  protected readonly clock: Clock;
+  protected readonly runStartUs: number;
+  /** Operations that start before this belong to the warm-up: they run but are not recorded. */
+  protected readonly measuredStartUs: number;
+  protected readonly deadlineUs: number;
+  protected stopping = false;
+  protected inFlight = 0;
   private readonly workload: OpSource;
   private readonly durationUs: number;
   private readonly histogram = createLatencyHistogram();
-  private readonly ops: RunOpCounts = { gets: 0, puts: 0, total: 0, getsNotFound: 0 };
+  private readonly ops: Required<RunOpCounts> = {
+    gets: 0,
+    puts: 0,
+    inserts: 0,
+    deletes: 0,
+    total: 0,
+    getsNotFound: 0,
+  };
   private readonly errors: Record<string, number> = {};
   private errorCount = 0;
+  /** Failures of the warm-up and the measured phase, for the `maxErrors` limit. */
+  private failureCount = 0;
   private firstErrorMessage: string | null = null;
   private readonly timeline: TimelineRecorder;
   /** The recorder of `onPeriod`, when there is one. */
   private readonly periods: TimelineRecorder | null;
-  private readonly startUs: number;
-  private readonly deadlineUs: number;
   private endUs = 0;
-  private stopping = false;
   private finished = false;
-  private inFlight = 0;
   private abandoned = 0;
   private points: TimelinePoint[] = [];
 
   constructor(
     private readonly client: BenchClient,
-    private readonly options: RunOptions,
+    private readonly options: Omit<RunOptions, 'concurrency'>,
   ) {
-    const concurrency = options.concurrency ?? 64;
+    const warmupMs = options.warmupMs ?? 0;
     assert(Number.isFinite(options.durationMs) && options.durationMs > 0, 'durationMs is positive');
-    assert(Number.isInteger(concurrency) && concurrency >= 1, 'concurrency is a positive integer');
+    assert(Number.isFinite(warmupMs) && warmupMs >= 0, 'warmupMs is not negative');
     this.clock = options.clock ?? systemClock;
     this.workload = options.workload;
     this.durationUs = Math.round(options.durationMs * 1000);
-    this.startUs = this.clock.nowUs();
-    this.deadlineUs = this.startUs + this.durationUs;
-    this.timeline = new TimelineRecorder(this.startUs, this.durationUs);
+    this.runStartUs = this.clock.nowUs();
+    this.measuredStartUs = this.runStartUs + Math.round(warmupMs * 1000);
+    this.deadlineUs = this.measuredStartUs + this.durationUs;
+    this.timeline = new TimelineRecorder(this.measuredStartUs, this.durationUs);
     const periodMs = options.reportPeriodMs ?? 1000;
     assert(Number.isFinite(periodMs) && periodMs > 0, 'reportPeriodMs is positive');
     this.periods =
       options.onPeriod === undefined
         ? null
         : new TimelineRecorder(
-            this.startUs,
+            this.measuredStartUs,
             this.durationUs,
             Math.round(periodMs * 1000),
             options.onPeriod,
           );
   }
 
-  /** Runs the loops; call it right after construction, which is when the measured phase starts. */
-  async execute(): Promise<void> {
-    // No timer ends the run: each loop compares the clock with the deadline before issuing, because a
-    // real timer may fire a little early by the monotonic clock, which would shorten the run.
-    const progressTimer =
-      this.options.onProgress === undefined
-        ? undefined
-        : this.startProgress(this.options.onProgress);
-    const periodTimer = this.periods === null ? undefined : this.startPeriods(this.periods);
+  /**
+   * Runs the operations; call it right after construction, which is when the run (its warm-up, if it
+   * has one) starts. `onMeasuredStart` is called as the measured phase begins.
+   */
+  async execute(onMeasuredStart: () => void): Promise<void> {
+    // No timer ends the run: operations are issued only while the clock (or, in the open loop, their
+    // schedule) is before the deadline, because a real timer may fire a little early by the monotonic
+    // clock, which would shorten the run.
+    const timers: (TimerHandle | undefined)[] = [];
+    const beginMeasured = (): void => {
+      onMeasuredStart();
+      const { onProgress } = this.options;
+      if (onProgress !== undefined) timers.push(this.startProgress(onProgress));
+      if (this.periods !== null) timers.push(this.startPeriods(this.periods));
+    };
+    const warmupUs = this.measuredStartUs - this.runStartUs;
+    if (warmupUs === 0) beginMeasured();
+    else timers.push(this.clock.setTimer(warmupUs, beginMeasured));
     const drainUs = (this.options.drainTimeoutMs ?? 10_000) * 1000;
-    let drainTimer: TimerHandle | undefined;
     const drained = new Promise<'timeout'>((resolve) => {
-      drainTimer = this.clock.setTimer(this.durationUs + drainUs, () => resolve('timeout'));
+      timers.push(
+        this.clock.setTimer(this.deadlineUs - this.runStartUs + drainUs, () => resolve('timeout')),
+      );
     });
-    const loops = Array.from({ length: this.options.concurrency ?? 64 }, () => this.loop());
-    const outcome = await Promise.race([Promise.all(loops).then(() => 'done' as const), drained]);
-    drainTimer?.cancel();
-    progressTimer?.cancel();
-    periodTimer?.cancel();
-    this.finished = true;
-    this.abandoned = outcome === 'timeout' ? this.inFlight : 0;
-    this.endUs = this.clock.nowUs();
-    this.points = this.timeline.finish(this.endUs);
-    this.periods?.finish(this.endUs);
+    const outcome = await Promise.race([this.issueAll().then(() => 'done' as const), drained]);
+    for (const timer of timers) timer?.cancel();
+    this.stopIssuing();
+    this.finish(outcome === 'timeout');
   }
 
   result(): Counters {
     return {
-      elapsedUs: Math.max(1, this.endUs - this.startUs),
+      elapsedUs: Math.max(1, this.endUs - this.measuredStartUs),
       ops: { ...this.ops },
       errors: { ...this.errors },
       firstErrorMessage: this.firstErrorMessage,
@@ -263,48 +375,98 @@ class ClosedLoopRun {
     };
   }
 
-  private async loop(): Promise<void> {
-    while (!this.stopping && this.clock.nowUs() < this.deadlineUs) {
-      const op = this.workload.nextOp();
-      const isGet = op.kind === 'get';
-      const startUs = this.clock.nowUs();
-      this.inFlight++;
-      try {
-        if (isGet) {
-          const value = await this.client.get(op.key);
-          if (!this.finished && value === null) this.ops.getsNotFound++;
-        } else {
-          await this.client.put(op.key, this.workload.valueFor(op));
-        }
-        this.recordSuccess(isGet, startUs);
-      } catch (err) {
-        this.recordError(err);
-      } finally {
-        this.inFlight--;
-      }
+  /** Issues operations until the deadline; resolves once every one issued has finished. */
+  protected abstract issueAll(): Promise<void>;
+
+  /** Cancels whatever the subclass has scheduled; the run is over. */
+  protected stopIssuing(): void {}
+
+  /** Called after each operation finishes, successful or not, once it is no longer in flight. */
+  protected afterOp(): void {}
+
+  /**
+   * Draws one operation, issues it and records it if it started in the measured phase. Its latency
+   * runs from `scheduledUs` when given (the open loop's schedule), else from just before it is sent.
+   * It never throws: a failure is recorded as an error.
+   */
+  protected async perform(scheduledUs?: number): Promise<void> {
+    const op = this.workload.nextOp();
+    // The op object is reused by the next draw, so keep what is needed after the await.
+    const kind = op.kind;
+    const startUs = scheduledUs ?? this.clock.nowUs();
+    const measured = startUs >= this.measuredStartUs;
+    this.inFlight++;
+    try {
+      const answer = await this.send(op);
+      if (measured) this.recordSuccess(kind, startUs, answer === null);
+    } catch (err) {
+      this.recordError(err, measured);
+    } finally {
+      this.inFlight--;
+      this.afterOp();
     }
   }
 
-  private recordSuccess(isGet: boolean, startUs: number): void {
+  /** Sends `op`; only a get's answer is looked at (null is not found). */
+  private send(op: Readonly<BenchOp>): Promise<Uint8Array | null | boolean | void> {
+    switch (op.kind) {
+      case 'get':
+        return this.client.get(op.key);
+      case 'put':
+      case 'insert':
+        return this.client.put(op.key, this.workload.valueFor(op));
+      case 'delete':
+        return this.client.delete(op.key);
+    }
+  }
+
+  private finish(timedOut: boolean): void {
+    this.finished = true;
+    this.abandoned = timedOut ? this.inFlight : 0;
+    this.endUs = this.clock.nowUs();
+    this.points = this.timeline.finish(this.endUs);
+    this.periods?.finish(this.endUs);
+  }
+
+  private recordSuccess(kind: OpKind, startUs: number, notFound: boolean): void {
     if (this.finished) return;
     const nowUs = this.clock.nowUs();
     recordLatencyUs(this.histogram, nowUs - startUs);
     this.timeline.recordOp(nowUs, nowUs - startUs);
     this.periods?.recordOp(nowUs, nowUs - startUs);
-    if (isGet) this.ops.gets++;
-    else this.ops.puts++;
-    this.ops.total++;
+    this.count(kind, notFound);
   }
 
-  private recordError(err: unknown): void {
+  private count(kind: OpKind, notFound: boolean): void {
+    const ops = this.ops;
+    ops.total++;
+    switch (kind) {
+      case 'get':
+        ops.gets++;
+        if (notFound) ops.getsNotFound++;
+        return;
+      case 'put':
+        ops.puts++;
+        return;
+      case 'insert':
+        ops.inserts++;
+        return;
+      case 'delete':
+        ops.deletes++;
+    }
+  }
+
+  private recordError(err: unknown, measured: boolean): void {
     if (this.finished) return;
-    const code = isDinomoError(err) ? err.code : 'INTERNAL';
-    this.errors[code] = (this.errors[code] ?? 0) + 1;
-    this.errorCount++;
-    this.firstErrorMessage ??= err instanceof Error ? err.message : String(err);
-    this.timeline.recordError(this.clock.nowUs());
-    this.periods?.recordError(this.clock.nowUs());
-    if (this.errorCount >= (this.options.maxErrors ?? 1000)) {
+    if (measured) {
+      const code = isDinomoError(err) ? err.code : 'INTERNAL';
+      this.errors[code] = (this.errors[code] ?? 0) + 1;
+      this.errorCount++;
+      this.firstErrorMessage ??= err instanceof Error ? err.message : String(err);
+      this.timeline.recordError(this.clock.nowUs());
+      this.periods?.recordError(this.clock.nowUs());
+    }
+    if (++this.failureCount >= (this.options.maxErrors ?? 1000)) {
       this.stopping = true;
       this.abort ??= { error: err };
     }
@@ -314,7 +476,7 @@ class ClosedLoopRun {
     const periodUs = (this.options.progressIntervalMs ?? 250) * 1000;
     let handle: TimerHandle;
     const tick = (): void => {
-      const elapsedMs = (this.clock.nowUs() - this.startUs) / 1000;
+      const elapsedMs = (this.clock.nowUs() - this.measuredStartUs) / 1000;
       onProgress({ elapsedMs, ops: this.ops.total, errors: this.errorCount });
       handle = this.clock.setTimer(periodUs, tick);
     };
@@ -339,5 +501,105 @@ class ClosedLoopRun {
     };
     schedule();
     return { cancel: () => handle?.cancel() };
+  }
+}
+
+/** `concurrency` loops, each issuing its next operation as soon as the previous one finished. */
+class ClosedLoopRun extends LoopRun {
+  private readonly concurrency: number;
+
+  constructor(client: BenchClient, options: RunOptions) {
+    super(client, options);
+    this.concurrency = options.concurrency ?? 64;
+    assert(
+      Number.isInteger(this.concurrency) && this.concurrency >= 1,
+      'concurrency is a positive integer',
+    );
+  }
+
+  protected async issueAll(): Promise<void> {
+    await Promise.all(Array.from({ length: this.concurrency }, () => this.loop()));
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopping && this.clock.nowUs() < this.deadlineUs) await this.perform();
+  }
+}
+
+/**
+ * Operation i is due at the run's start + i / ratePerSec. A timer wakes the loop at the next due time,
+ * and it issues every operation due by then: a timer that fires late issues the missed ones at once,
+ * and their latency includes the lateness, as a client at that rate would have seen it.
+ */
+class OpenLoopRun extends LoopRun {
+  /** Operations of the measured phase that were due with `maxInFlight` in flight. */
+  dropped = 0;
+  private readonly intervalUs: number;
+  private readonly maxInFlight: number;
+  /** Operations whose due time has passed: issued or dropped. */
+  private due = 0;
+  private issuing = true;
+  private timer: TimerHandle | undefined;
+  private settle: (() => void) | null = null;
+
+  constructor(client: BenchClient, options: OpenLoopOptions) {
+    super(client, options);
+    const { ratePerSec } = options;
+    this.maxInFlight = options.maxInFlight ?? 1024;
+    assert(Number.isFinite(ratePerSec) && ratePerSec > 0, 'ratePerSec is positive');
+    assert(
+      Number.isInteger(this.maxInFlight) && this.maxInFlight >= 1,
+      'maxInFlight is a positive integer',
+    );
+    this.intervalUs = 1_000_000 / ratePerSec;
+  }
+
+  protected issueAll(): Promise<void> {
+    return new Promise((resolve) => {
+      this.settle = resolve;
+      this.tick();
+    });
+  }
+
+  protected override stopIssuing(): void {
+    this.timer?.cancel();
+    this.issuing = false;
+  }
+
+  protected override afterOp(): void {
+    this.settleIfIdle();
+  }
+
+  /** Issues (or drops) every operation due by now, then sleeps until the next one is due. */
+  private readonly tick = (): void => {
+    const nowUs = this.clock.nowUs();
+    let dueUs = this.dueUs();
+    while (!this.stopping && dueUs <= nowUs && dueUs < this.deadlineUs) {
+      this.issueOrDrop(dueUs);
+      this.due++;
+      dueUs = this.dueUs();
+    }
+    if (!this.stopping && dueUs < this.deadlineUs) {
+      this.timer = this.clock.setTimer(dueUs - nowUs, this.tick);
+    } else {
+      this.issuing = false;
+      this.settleIfIdle();
+    }
+  };
+
+  private dueUs(): number {
+    return this.runStartUs + this.due * this.intervalUs;
+  }
+
+  private issueOrDrop(dueUs: number): void {
+    if (this.inFlight < this.maxInFlight) void this.perform(dueUs);
+    else if (dueUs >= this.measuredStartUs) this.dropped++;
+  }
+
+  /** The run is over once nothing more will be issued and nothing is in flight. */
+  private settleIfIdle(): void {
+    if ((this.issuing && !this.stopping) || this.inFlight > 0) return;
+    this.timer?.cancel();
+    this.settle?.();
   }
 }

@@ -11,6 +11,8 @@ export type BenchValue = string | Uint8Array;
 export interface BenchClient {
   put(key: BenchKey, value: BenchValue): Promise<void>;
   get(key: BenchKey): Promise<Uint8Array | null>;
+  /** True if the key held a value. */
+  delete(key: BenchKey): Promise<boolean>;
 }
 
 /** The counters of `cluster.stats()` that a report uses. All are cumulative since the cluster started. */

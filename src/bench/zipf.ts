@@ -37,18 +37,7 @@ export class ZipfGenerator {
 
   constructor(options: ZipfOptions) {
     const { keys, exponent, random } = options;
-    if (!Number.isInteger(keys) || keys < 1 || keys > maxZipfKeys) {
-      throw new DinomoError(
-        'INVALID_OPTION',
-        `keys must be an integer in [1, ${maxZipfKeys}], got ${keys}`,
-      );
-    }
-    if (!Number.isFinite(exponent) || exponent < 0) {
-      throw new DinomoError(
-        'INVALID_OPTION',
-        `the Zipf exponent must be a finite number >= 0, got ${exponent}`,
-      );
-    }
+    checkZipfOptions(keys, exponent);
     this.keys = keys;
     this.exponent = exponent;
     this.random = random;
@@ -84,6 +73,85 @@ export class ZipfGenerator {
   }
 }
 
+function checkZipfOptions(keys: number, exponent: number): void {
+  if (!Number.isInteger(keys) || keys < 1 || keys > maxZipfKeys) {
+    throw new DinomoError(
+      'INVALID_OPTION',
+      `keys must be an integer in [1, ${maxZipfKeys}], got ${keys}`,
+    );
+  }
+  if (!Number.isFinite(exponent) || exponent < 0) {
+    throw new DinomoError(
+      'INVALID_OPTION',
+      `the Zipf exponent must be a finite number >= 0, got ${exponent}`,
+    );
+  }
+}
+
+export interface LatestOptions {
+  /** Keys that exist at the start: the table is sized for them and grows with inserts. */
+  keys: number;
+  /** Zipf exponent over recency; 0 means uniform over the keys that exist. */
+  exponent: number;
+  random: Random;
+}
+
+/**
+ * YCSB's `latest` request distribution: the most recently inserted keys are the most popular. Each
+ * draw takes a Zipf rank r over the current key count n and returns key index n-1-r, so the hot spot
+ * moves with every insert. Key order is recency itself, so there is nothing to scramble.
+ *
+ * The table holds unnormalized prefix sums of the Zipf weights, so it can grow when inserts raise the
+ * key count without recomputing what it has: a draw scales a uniform number by the sum over the first
+ * n weights and searches only those. It grows by doubling, up to maxZipfKeys entries; beyond that the
+ * oldest keys (ranks of maxZipfKeys and more) are never drawn, which changes the distribution by less
+ * than the weight of that far tail.
+ */
+export class LatestGenerator {
+  readonly exponent: number;
+  private readonly random: Random;
+  private sums: Float64Array;
+  private filled = 0;
+
+  constructor(options: LatestOptions) {
+    checkZipfOptions(options.keys, options.exponent);
+    this.exponent = options.exponent;
+    this.random = options.random;
+    this.sums = new Float64Array(options.exponent === 0 ? 0 : options.keys);
+  }
+
+  /** The next key index in [0, keyCount): keyCount-1, the newest key, is the most popular. */
+  next(keyCount: number): number {
+    return keyCount - 1 - this.nextRank(keyCount);
+  }
+
+  /** The next recency rank in [0, keyCount): rank 0 is the newest key. */
+  nextRank(keyCount: number): number {
+    assert(Number.isInteger(keyCount) && keyCount >= 1, 'keyCount is a positive integer');
+    if (this.exponent === 0) return this.random.int(keyCount);
+    const size = Math.min(keyCount, maxZipfKeys);
+    this.fill(size);
+    const total = this.sums[size - 1] as number;
+    return lowerBoundAbove(this.sums, this.random.next() * total, size);
+  }
+
+  /** Extends the prefix sums to cover `size` ranks, doubling the table when it is full. */
+  private fill(size: number): void {
+    if (size <= this.filled) return;
+    if (size > this.sums.length) {
+      const grown = new Float64Array(Math.min(maxZipfKeys, Math.max(size, 2 * this.sums.length)));
+      grown.set(this.sums.subarray(0, this.filled));
+      this.sums = grown;
+    }
+    let running = this.filled === 0 ? 0 : (this.sums[this.filled - 1] as number);
+    for (let i = this.filled; i < size; i++) {
+      running += Math.pow(i + 1, -this.exponent);
+      this.sums[i] = running;
+    }
+    this.filled = size;
+  }
+}
+
 /**
  * cdf[i] = P(rank <= i). The sum runs from the largest rank down, so the small terms are added first
  * and do not vanish against the large ones; then each prefix is normalized and the last entry pinned to
@@ -105,10 +173,13 @@ export function buildZipfCdf(keys: number, exponent: number): Float64Array {
   return cdf;
 }
 
-/** The smallest i with cdf[i] > u. Requires cdf non-decreasing with a last entry greater than u. */
-function lowerBoundAbove(cdf: Float64Array, u: number): number {
+/**
+ * The smallest i < size with cdf[i] > u, or size-1 when there is none (a draw that rounded up to the
+ * total). Requires cdf non-decreasing over its first `size` entries.
+ */
+function lowerBoundAbove(cdf: Float64Array, u: number, size: number = cdf.length): number {
   let lo = 0;
-  let hi = cdf.length - 1;
+  let hi = size - 1;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if ((cdf[mid] as number) > u) hi = mid;

@@ -74,11 +74,13 @@ export async function drive<T>(clock: VirtualClock, work: Promise<T>): Promise<T
   return work;
 }
 
+export type FakeOpKind = 'get' | 'put' | 'delete';
+
 export interface FakeTargetOptions {
   clock: VirtualClock;
   latencyUs?: number;
   /** Called before each operation; throw from it to inject an error. */
-  beforeOp?: (kind: 'get' | 'put', key: string) => void;
+  beforeOp?: (kind: FakeOpKind, key: string) => void;
   /** Never answer operations issued at or after this virtual time. */
   hangAfterUs?: number;
 }
@@ -88,20 +90,21 @@ function keyString(key: BenchKey): string {
 }
 
 /**
- * A Map-based store. Round trips: a put costs 1; a get of a key not read since its last write is a
- * miss costing 3 (and then cached); a repeated get is a value hit costing 0.
+ * A Map-based store. Round trips: a put or a delete costs 1; a get of a key not read since its last
+ * write is a miss costing 3 (and then cached); a repeated get is a value hit costing 0.
  */
 export class FakeTarget implements BenchCluster {
   readonly data = new Map<string, Uint8Array>();
   readonly cached = new Set<string>();
   stopped = false;
   /** Like `beforeOp`, but can be set after construction. */
-  beforeOpHook: ((kind: 'get' | 'put', key: string) => void) | null = null;
+  beforeOpHook: ((kind: FakeOpKind, key: string) => void) | null = null;
   inFlight = 0;
   maxInFlight = 0;
   private readonly counters = {
     gets: 0,
     puts: 0,
+    deletes: 0,
     rts: 0,
     value: 0,
     miss: 0,
@@ -123,6 +126,16 @@ export class FakeTarget implements BenchCluster {
     this.counters.rts += 1;
   }
 
+  /** A delete costs 1 round trip, like a put, and reports whether the key held a value. */
+  async delete(key: BenchKey): Promise<boolean> {
+    const name = keyString(key);
+    await this.enter('delete', name);
+    this.cached.delete(name);
+    this.counters.deletes++;
+    this.counters.rts += 1;
+    return this.data.delete(name);
+  }
+
   async get(key: BenchKey): Promise<Uint8Array | null> {
     const name = keyString(key);
     await this.enter('get', name);
@@ -140,11 +153,11 @@ export class FakeTarget implements BenchCluster {
 
   stats(): BenchStats {
     const c = this.counters;
-    const total = c.gets + c.puts;
+    const total = c.gets + c.puts + c.deletes;
     let bytesUsed = 0;
     for (const value of this.data.values()) bytesUsed += value.length;
     return {
-      ops: { gets: c.gets, puts: c.puts, deletes: 0, total },
+      ops: { gets: c.gets, puts: c.puts, deletes: c.deletes, total },
       rts: { total: c.rts, perOp: total > 0 ? c.rts / total : 0 },
       hits: { value: c.value, shortcut: 0, log: 0, miss: c.miss, notFound: c.notFound },
       missCostRts: c.miss > 0 ? 3 : 0,
@@ -158,7 +171,7 @@ export class FakeTarget implements BenchCluster {
     return Promise.resolve();
   }
 
-  private async enter(kind: 'get' | 'put', key: string): Promise<void> {
+  private async enter(kind: FakeOpKind, key: string): Promise<void> {
     const { clock, hangAfterUs } = this.options;
     this.options.beforeOp?.(kind, key);
     this.beforeOpHook?.(kind, key);

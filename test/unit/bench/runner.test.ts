@@ -3,13 +3,15 @@ import {
   Workload,
   loadKeys,
   readValueStamp,
+  runOpenLoop,
   runWorkload,
   workloadSpec,
   type RunProgress,
   type TimelinePoint,
 } from '../../../src/bench/index.js';
 import { DinomoError, isDinomoError } from '../../../src/errors/index.js';
-import { FakeTarget, VirtualClock, drive } from './fakes.js';
+import type { Clock, TimerHandle } from '../../../src/time/index.js';
+import { FakeTarget, VirtualClock, drive, type FakeOpKind } from './fakes.js';
 
 function setup(latencyUs = 100, extra: Partial<ConstructorParameters<typeof FakeTarget>[0]> = {}) {
   const clock = new VirtualClock();
@@ -231,6 +233,10 @@ describe('runWorkload', () => {
           new Promise<Uint8Array | null>((resolve) =>
             setImmediate(() => resolve(target.data.get(String(key)) ?? null)),
           ),
+        delete: (key: string | Uint8Array) =>
+          new Promise<boolean>((resolve) =>
+            setImmediate(() => resolve(target.data.delete(String(key)))),
+          ),
       }),
       stats: () => target.stats(),
     };
@@ -245,5 +251,258 @@ describe('runWorkload', () => {
     expect(run.elapsedUs).toBeGreaterThanOrEqual(200_000);
     expect(run.elapsedUs).toBeLessThan(2_000_000);
     expect(run.latencyUs.p50).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('runWorkload with inserts, deletes and a warm-up', () => {
+  it('sends deletes to client.delete and counts reads of deleted keys as not found', async () => {
+    const kinds = new Map<FakeOpKind, number>();
+    const { clock, target } = setup(100);
+    await drive(clock, loadKeys(target, 100, 10, { clock }));
+    target.beforeOpHook = (kind) => void kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    const workload = new Workload({
+      ...workloadSpec('read-only', { keys: 100, seed: 3, valueBytes: 10 }),
+      readFraction: 0.8,
+      updateFraction: 0,
+      deleteFraction: 0.2,
+    });
+    const run = await drive(
+      clock,
+      runWorkload(target, { durationMs: 100, concurrency: 4, workload, clock }),
+    );
+    expect(run.ops).toMatchObject({ puts: 0, inserts: 0 });
+    expect(run.ops.deletes).toBe(kinds.get('delete'));
+    expect(run.ops.deletes).toBeGreaterThan(500);
+    expect(run.ops.gets + (run.ops.deletes ?? 0)).toBe(run.ops.total);
+    expect(run.statsAfter.ops.deletes - run.statsBefore.ops.deletes).toBe(run.ops.deletes);
+    // Deletes emptied most of the 100 keys, and gets of those found nothing.
+    expect(target.data.size).toBeLessThan(50);
+    expect(run.ops.getsNotFound).toBeGreaterThan(0);
+    expect(run.ops.getsNotFound).toBeLessThan(run.ops.gets);
+  });
+
+  it('writes inserts as puts of new keys', async () => {
+    const keys = 200;
+    const { clock, target } = setup(100);
+    await drive(clock, loadKeys(target, keys, 50, { clock }));
+    const workload = new Workload(workloadSpec('ycsb-d', { keys, seed: 8, valueBytes: 50 }));
+    const run = await drive(
+      clock,
+      runWorkload(target, { durationMs: 200, concurrency: 4, workload, clock }),
+    );
+    const inserts = run.ops.inserts ?? 0;
+    expect(inserts / run.ops.total).toBeGreaterThan(0.04);
+    expect(inserts / run.ops.total).toBeLessThan(0.06);
+    expect(run.ops.gets + inserts).toBe(run.ops.total);
+    expect(target.data.size).toBe(keys + inserts);
+    expect(workload.keyCount).toBe(keys + inserts);
+    const newest = target.data.get(`user:${keys + inserts - 1}`);
+    expect(newest === undefined ? null : readValueStamp(newest)?.keyIndex).toBe(keys + inserts - 1);
+  });
+
+  it('runs the warm-up without recording it and starts the measured phase after it', async () => {
+    const { clock, target } = setup(100);
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const ticks: RunProgress[] = [];
+    const run = await drive(
+      clock,
+      runWorkload(target, {
+        durationMs: 2000,
+        warmupMs: 1000,
+        concurrency: 4,
+        workload,
+        clock,
+        onProgress: (p) => ticks.push(p),
+      }),
+    );
+    // Only the operations started from 1 s to 3 s count: 4 loops, one op per 100 µs, for 2 s.
+    expect(run.ops.total).toBe(4 * 20_000);
+    expect(run.latencyUs.count).toBe(run.ops.total);
+    expect(run.elapsedUs).toBe(2_000_000);
+    expect(run.timeline.map((p) => p.second)).toEqual([0, 1]);
+    // The snapshot was taken as the warm-up ended: its operations are in it already.
+    expect(run.statsBefore.ops.total).toBeGreaterThanOrEqual(4 * 9_999);
+    const measured = run.statsAfter.ops.total - run.statsBefore.ops.total;
+    expect(measured).toBeGreaterThanOrEqual(run.ops.total);
+    expect(measured).toBeLessThanOrEqual(run.ops.total + 4);
+    // Progress counts from the start of the measured phase.
+    expect(ticks[0]?.elapsedMs).toBe(250);
+    expect(clock.nowUs()).toBe(3_000_000);
+  });
+
+  it('does not record the errors of the warm-up', async () => {
+    const { clock, target } = setup(100);
+    // Every other warm-up op fails at once; the others take virtual time, so the loops move on.
+    let warmupOps = 0;
+    target.beforeOpHook = () => {
+      if (clock.nowUs() < 50_000 && warmupOps++ % 2 === 0) {
+        throw new DinomoError('TIMEOUT', 'warming up');
+      }
+    };
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const run = await drive(
+      clock,
+      runWorkload(target, {
+        durationMs: 50,
+        warmupMs: 50,
+        concurrency: 2,
+        workload,
+        clock,
+        maxErrors: 1_000_000,
+      }),
+    );
+    expect(warmupOps).toBeGreaterThan(500);
+    expect(run.errors).toEqual({});
+    expect(run.firstErrorMessage).toBeNull();
+    expect(run.timeline.reduce((sum, p) => sum + p.errors, 0)).toBe(0);
+    expect(run.ops.total).toBe(2 * 500);
+  });
+});
+
+/** A clock whose timers all fire `lagUs` late, like an event loop that is kept busy. */
+class LaggingClock implements Clock {
+  constructor(
+    private readonly inner: VirtualClock,
+    private readonly lagUs: number,
+  ) {}
+
+  nowUs(): number {
+    return this.inner.nowUs();
+  }
+
+  setTimer(delayUs: number, callback: () => void): TimerHandle {
+    return this.inner.setTimer(delayUs + this.lagUs, callback);
+  }
+}
+
+describe('runOpenLoop', () => {
+  it('issues rate x duration operations on schedule', async () => {
+    const { clock, target } = setup(100);
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const periods: TimelinePoint[] = [];
+    const run = await drive(
+      clock,
+      runOpenLoop(target, {
+        durationMs: 1000,
+        ratePerSec: 10_000,
+        workload,
+        clock,
+        reportPeriodMs: 500,
+        onPeriod: (point) => periods.push(point),
+      }),
+    );
+    expect(run.ops.total).toBe(10_000);
+    expect(run.targetRatePerSec).toBe(10_000);
+    expect(run.dropped).toBe(0);
+    expect(run.abandoned).toBe(0);
+    expect(run.latencyUs).toMatchObject({ p50: 100, max: 100, count: 10_000 });
+    // One op every 100 µs taking 100 µs: at most two overlap, unlike a closed loop of 64.
+    expect(target.maxInFlight).toBeLessThanOrEqual(2);
+    expect(run.elapsedUs).toBe(1_000_000);
+    expect(periods.map((p) => p.second)).toEqual([0, 0.5]);
+    expect(run.statsAfter.ops.total - run.statsBefore.ops.total).toBe(10_000);
+  });
+
+  it('measures latency from the scheduled start, so a late issue is not hidden', async () => {
+    const clock = new VirtualClock();
+    const target = new FakeTarget({ clock, latencyUs: 100 });
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const run = await drive(
+      clock,
+      runOpenLoop(target, {
+        durationMs: 100,
+        ratePerSec: 1000,
+        workload,
+        clock: new LaggingClock(clock, 5000),
+      }),
+    );
+    // Every tick comes 5 ms late and issues the 6 ops due by then: the first of them waited 5 ms.
+    // Timed from the issue, every op would show the target's 100 µs.
+    expect(run.ops.total).toBe(100);
+    expect(run.latencyUs.max).toBe(5100);
+    expect(run.latencyUs.p50).toBeGreaterThanOrEqual(2000);
+    expect(run.latencyUs.p50).toBeLessThanOrEqual(3200);
+  });
+
+  it('drops operations due while maxInFlight are in flight, instead of queueing them', async () => {
+    // From 0.5 s on the target answers nothing: 50 ops fill the bound, and every later one drops.
+    const { clock, target } = setup(100, { hangAfterUs: 500_000 });
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const run = await drive(
+      clock,
+      runOpenLoop(target, {
+        durationMs: 1000,
+        ratePerSec: 10_000,
+        maxInFlight: 50,
+        workload,
+        clock,
+        drainTimeoutMs: 10,
+      }),
+    );
+    expect(run.ops.total).toBe(5000);
+    expect(run.abandoned).toBe(50);
+    expect(run.dropped).toBe(10_000 - 5000 - 50);
+  });
+
+  it('does not record the warm-up', async () => {
+    const { clock, target } = setup(100);
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const run = await drive(
+      clock,
+      runOpenLoop(target, {
+        durationMs: 1000,
+        warmupMs: 500,
+        ratePerSec: 10_000,
+        workload,
+        clock,
+      }),
+    );
+    expect(run.ops.total).toBe(10_000);
+    expect(run.elapsedUs).toBe(1_000_000);
+    expect(run.timeline.map((p) => p.second)).toEqual([0]);
+    expect(run.statsBefore.ops.total).toBeGreaterThanOrEqual(4999);
+    expect(run.statsBefore.ops.total).toBeLessThanOrEqual(5000);
+    expect(clock.nowUs()).toBe(1_500_000);
+  });
+
+  it('stops early and throws once maxErrors operations failed', async () => {
+    const { clock, target } = setup(100, {
+      beforeOp: () => {
+        throw new DinomoError('CLOSED', 'test');
+      },
+    });
+    const workload = new Workload(workloadSpec('read-only', { keys: 10 }));
+    const run = runOpenLoop(target, {
+      durationMs: 10_000,
+      ratePerSec: 10_000,
+      workload,
+      clock,
+      maxErrors: 50,
+    });
+    const error: unknown = await drive(clock, run).catch((err: unknown) => err);
+    expect(isDinomoError(error) && error.code).toBe('CLOSED');
+    expect(clock.nowUs()).toBeLessThan(10_000);
+  });
+
+  it('runs inserts and deletes through the same client as the closed loop', async () => {
+    const { clock, target } = setup(100);
+    await drive(clock, loadKeys(target, 100, 10, { clock }));
+    const workload = new Workload({
+      ...workloadSpec('ycsb-d', { keys: 100, seed: 6, valueBytes: 10 }),
+      readFraction: 0.7,
+      insertFraction: 0.2,
+      deleteFraction: 0.1,
+    });
+    const run = await drive(
+      clock,
+      runOpenLoop(target, { durationMs: 500, ratePerSec: 4000, workload, clock }),
+    );
+    const { gets, puts, inserts = 0, deletes = 0, total } = run.ops;
+    expect(total).toBe(2000);
+    expect(gets + puts + inserts + deletes).toBe(total);
+    expect(inserts).toBeGreaterThan(300);
+    expect(deletes).toBeGreaterThan(100);
+    expect(run.statsAfter.ops.deletes - run.statsBefore.ops.deletes).toBe(deletes);
+    expect(workload.keyCount).toBe(100 + inserts);
   });
 });

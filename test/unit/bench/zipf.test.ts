@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   KeyPermutation,
+  LatestGenerator,
   ZipfGenerator,
   buildZipfCdf,
   keyName,
@@ -151,6 +152,86 @@ describe('ZipfGenerator', () => {
     // With 2M keys at s = 0.99 the top key holds about 6.7% of the draws.
     expect((counts.get(0) ?? 0) / 10_000).toBeGreaterThan(0.05);
     expect((counts.get(0) ?? 0) / 10_000).toBeLessThan(0.085);
+  });
+});
+
+describe('LatestGenerator', () => {
+  it('makes the newest key the most popular, with the Zipf share of rank 0', () => {
+    const keyCount = 1000;
+    const samples = 200_000;
+    const latest = new LatestGenerator({
+      keys: keyCount,
+      exponent: 0.99,
+      random: new SeededRandom(3),
+    });
+    const counts = new Uint32Array(keyCount);
+    for (let i = 0; i < samples; i++) {
+      const index = latest.next(keyCount);
+      counts[index] = (counts[index] ?? 0) + 1;
+    }
+    const theory = new ZipfGenerator({
+      keys: keyCount,
+      exponent: 0.99,
+      random: new SeededRandom(1),
+    }).probability(0);
+    const sigma = Math.sqrt(samples * theory * (1 - theory));
+    expect(Math.abs((counts[keyCount - 1] ?? 0) - samples * theory)).toBeLessThan(4 * sigma);
+    // Popularity falls with age: the newest key beats the next, which beats one 100 inserts older.
+    expect(counts[keyCount - 1]).toBeGreaterThan(counts[keyCount - 2] ?? 0);
+    expect(counts[keyCount - 2]).toBeGreaterThan(counts[keyCount - 101] ?? 0);
+  });
+
+  it('follows the key count: the hot key is always the newest one', () => {
+    const latest = new LatestGenerator({ keys: 10, exponent: 0.99, random: new SeededRandom(8) });
+    for (const keyCount of [10, 11, 500, 40_000]) {
+      const counts = new Map<number, number>();
+      for (let i = 0; i < 5000; i++) {
+        const index = latest.next(keyCount);
+        expect(Number.isInteger(index) && index >= 0 && index < keyCount).toBe(true);
+        counts.set(index, (counts.get(index) ?? 0) + 1);
+      }
+      const [hottest] = [...counts.entries()].sort((a, b) => b[1] - a[1])[0] ?? [-1];
+      expect(hottest).toBe(keyCount - 1);
+    }
+  });
+
+  it('draws the same ranks whether its table grew or was built at full size', () => {
+    const grown = new LatestGenerator({ keys: 4, exponent: 0.99, random: new SeededRandom(6) });
+    const built = new LatestGenerator({ keys: 5000, exponent: 0.99, random: new SeededRandom(6) });
+    const ranks = (generator: LatestGenerator): number[] =>
+      Array.from({ length: 2000 }, (_, i) => generator.nextRank(Math.min(5000, 4 + i * 3)));
+    expect(ranks(grown)).toEqual(ranks(built));
+  });
+
+  it('is uniform over the existing keys when the exponent is 0', () => {
+    const latest = new LatestGenerator({ keys: 20, exponent: 0, random: new SeededRandom(2) });
+    const samples = 100_000;
+    const counts = new Uint32Array(40);
+    for (let i = 0; i < samples; i++) {
+      const index = latest.next(40);
+      counts[index] = (counts[index] ?? 0) + 1;
+    }
+    // Chi-square with 39 degrees of freedom: the 99.9th percentile is 72.1.
+    const expected = samples / 40;
+    let chiSquare = 0;
+    for (const count of counts) chiSquare += (count - expected) ** 2 / expected;
+    expect(chiSquare).toBeLessThan(72.1);
+  });
+
+  it('rejects key counts and exponents out of range with INVALID_OPTION', () => {
+    for (const [keys, exponent] of [
+      [0, 1],
+      [maxZipfKeys + 1, 1],
+      [10, -0.5],
+    ] as const) {
+      let caught: unknown;
+      try {
+        new LatestGenerator({ keys, exponent, random: new SeededRandom(1) });
+      } catch (err) {
+        caught = err;
+      }
+      expect(isDinomoError(caught) && caught.code === 'INVALID_OPTION').toBe(true);
+    }
   });
 });
 
