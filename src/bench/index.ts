@@ -8,6 +8,7 @@ export type {
   BenchClusterClass,
   BenchClusterOptions,
   BenchKey,
+  BenchMode,
   BenchStats,
   BenchTarget,
   BenchValue,
@@ -71,6 +72,29 @@ export {
   type StatsDelta,
 } from './report.js';
 export { runDemo, demoDefaults, type DemoIo, type DemoOptions, type DemoProgress } from './demo.js';
+export {
+  runBench,
+  benchDefaults,
+  benchModes,
+  benchClusterOptions,
+  benchTimelineChart,
+  formatBenchReport,
+  keyOrders,
+  median,
+  type BenchIo,
+  type BenchLoop,
+  type BenchRepetition,
+  type BenchRunConfig,
+  type BenchRunOptions,
+  type BenchRunReport,
+  type KeyOrder,
+} from './bench-run.js';
+export {
+  StatsTimeline,
+  formatBenchTimeline,
+  formatTable,
+  type BenchTimelinePoint,
+} from './stats-timeline.js';
 export {
   TriggerSession,
   type KnCommand,

@@ -149,11 +149,11 @@ function loadSummary(load: LoadResult): NonNullable<BenchReport['load']> {
 }
 
 /** A ratio that is 0, not NaN, when nothing was counted (JSON has no NaN). */
-function ratio(part: number, whole: number): number {
+export function ratio(part: number, whole: number): number {
   return whole > 0 ? part / whole : 0;
 }
 
-function round(value: number, digits: number): number {
+export function round(value: number, digits: number): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
 }
@@ -214,21 +214,24 @@ export function formatTimeline(points: readonly TimelinePoint[]): string {
     .join('\n');
 }
 
-function errorLine(errors: Record<string, number>): string {
+/** `none`, or `CODE count` pairs: the errors line of a report. */
+export function errorLine(errors: Record<string, number>): string {
   const entries = Object.entries(errors);
   if (entries.length === 0) return 'none';
   return entries.map(([code, count]) => `${code} ${int(count)}`).join(', ');
 }
 
-function int(value: number): string {
+/** A whole number with thousands separators. */
+export function int(value: number): string {
   return Math.round(value).toLocaleString('en-US');
 }
 
-function percent(fraction: number, digits = 1): string {
+export function percent(fraction: number, digits = 1): string {
   return `${(fraction * 100).toFixed(digits)}%`;
 }
 
-function bytes(value: number): string {
+/** A byte count in B, KiB, MiB or GiB. */
+export function bytes(value: number): string {
   if (value < 1024) return `${value} B`;
   if (value < 1024 ** 2) return `${(value / 1024).toFixed(1)} KiB`;
   if (value < 1024 ** 3) return `${(value / 1024 ** 2).toFixed(1)} MiB`;

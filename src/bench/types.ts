@@ -35,8 +35,17 @@ export interface BenchTarget {
   stats(): BenchStats | Promise<BenchStats>;
 }
 
-/** The cluster options the demo sets; the real `ClusterOptions` has these and more. */
+/**
+ * The engine a cluster runs: DINOMO itself, or one of the paper's baselines in the same engine
+ * (docs/baselines.md): 'clover' (shared everything) and 'dinomo-n' (shared nothing, a private index
+ * partition per KN thread). The real `ClusterOptions.mode`.
+ */
+export type BenchMode = 'dinomo' | 'clover' | 'dinomo-n';
+
+/** The cluster options the demo and the bench set; the real `ClusterOptions` has these and more. */
 export interface BenchClusterOptions {
+  /** Default 'dinomo'. A cluster that does not run a mode rejects it (NOT_SUPPORTED or INVALID_OPTION). */
+  mode?: BenchMode;
   kns?: number;
   threadsPerKn?: number;
   regionBytes?: number;

@@ -1,17 +1,27 @@
 import { regionBytesMax } from '../config/limits.js';
 import {
+  benchDefaults,
+  benchModes,
   demoDefaults,
   isWorkloadName,
+  keyOrders,
   maxZipfKeys,
+  requestDistributions,
   workloadNames,
   type BenchClusterOptions,
+  type BenchMode,
+  type BenchRunOptions,
   type DemoOptions,
+  type KeyOrder,
+  type RequestDistribution,
 } from '../bench/index.js';
 import { valueBytesMax } from '../config/index.js';
 import { entropySeed } from '../util/index.js';
 
 /** A bad command-line flag. The CLI prints the message and exits with code 2 (usage error). */
 export class FlagError extends Error {
+  /** The stable error code of a bad option (src/errors/codes.ts), for messages and scripts. */
+  readonly code = 'INVALID_OPTION';
   readonly flag: string;
 
   constructor(flag: string, message: string) {
@@ -88,12 +98,7 @@ export function parseDemoFlags(
     seed,
     elastic: raw.elastic ?? false,
   };
-  if (options.kns * options.threadsPerKn > 1024) {
-    throw new FlagError(
-      '--threads',
-      `times --kns must be at most 1024 KN threads (got ${options.kns * options.threadsPerKn})`,
-    );
-  }
+  checkKnThreads(options.kns, options.threadsPerKn);
   return { options, json: raw.json ?? false, seedGiven: raw.seed !== undefined };
 }
 
@@ -122,12 +127,7 @@ export function parseTriggerFlags(
 ): ParsedTriggerFlags {
   const kns = parseInteger('--kns', raw.kns, 1, 64, demoDefaults.kns);
   const threadsPerKn = parseInteger('--threads', raw.threads, 1, 64, demoDefaults.threadsPerKn);
-  if (kns * threadsPerKn > 1024) {
-    throw new FlagError(
-      '--threads',
-      `times --kns must be at most 1024 KN threads (got ${kns * threadsPerKn})`,
-    );
-  }
+  checkKnThreads(kns, threadsPerKn);
   const cluster: BenchClusterOptions = { kns, threadsPerKn };
   const cacheBytes = parseBytes('--cache-bytes', raw.cacheBytes, 0, 16 * GiB);
   if (cacheBytes !== null) cluster.cacheBytesPerThread = cacheBytes;
@@ -137,6 +137,126 @@ export function parseTriggerFlags(
   const seed =
     raw.seed === undefined ? drawSeed() : parseInteger('--seed', raw.seed, 0, 2 ** 32 - 1);
   return { file: raw.file ?? null, cluster, seed, seedGiven: raw.seed !== undefined };
+}
+
+/** The raw flag values of `dinomo bench`. `progress` is false with `--no-progress`. */
+export interface BenchFlagValues {
+  mode?: string;
+  workload?: string;
+  kns?: string;
+  threads?: string;
+  duration?: string;
+  warmup?: string;
+  repetitions?: string;
+  keys?: string;
+  valueBytes?: string;
+  zipf?: string;
+  distribution?: string;
+  keyOrder?: string;
+  concurrency?: string;
+  rate?: string;
+  maxInFlight?: string;
+  cacheBytes?: string;
+  regionBytes?: string;
+  seed?: string;
+  json?: boolean;
+  timelineSvg?: string;
+  progress?: boolean;
+}
+
+export interface ParsedBenchFlags {
+  options: BenchRunOptions;
+  json: boolean;
+  /** False with --no-progress; the bar is drawn only on a terminal and without --json anyway. */
+  progress: boolean;
+  /** Where to write the throughput-over-time chart; null: no chart. */
+  timelineSvg: string | null;
+  seedGiven: boolean;
+}
+
+/**
+ * Validates every flag of `dinomo bench` and fills the defaults (`benchDefaults`), with the same
+ * ranges as `dinomo demo`. Nothing is touched: a bad flag throws a FlagError naming it.
+ */
+export function parseBenchFlags(
+  raw: BenchFlagValues,
+  drawSeed: () => number = entropySeed,
+): ParsedBenchFlags {
+  const d = benchDefaults;
+  const mode = oneOf<BenchMode>('--mode', raw.mode, benchModes, d.mode);
+  const workload = raw.workload ?? d.workload;
+  if (!isWorkloadName(workload)) {
+    throw new FlagError(
+      '--workload',
+      `must be one of ${workloadNames.join(', ')} (got "${workload}")`,
+    );
+  }
+  const kns = parseInteger('--kns', raw.kns, 1, 64, d.kns);
+  const threadsPerKn = parseInteger('--threads', raw.threads, 1, 64, d.threadsPerKn);
+  checkKnThreads(kns, threadsPerKn);
+  const distribution =
+    raw.distribution === undefined
+      ? null
+      : oneOf<RequestDistribution>('--distribution', raw.distribution, requestDistributions);
+  const rate = raw.rate === undefined ? null : parseNumber('--rate', raw.rate, 1, 10_000_000, 0);
+  if (rate === null && raw.maxInFlight !== undefined) {
+    throw new FlagError(
+      '--max-in-flight',
+      'applies to the open loop only: give --rate too, or use --concurrency for the closed loop',
+    );
+  }
+  if (raw.timelineSvg?.trim() === '') throw new FlagError('--timeline-svg', 'needs a file path');
+  const options: BenchRunOptions = {
+    mode,
+    kns,
+    threadsPerKn,
+    workload,
+    keys: parseInteger('--keys', raw.keys, 1, maxZipfKeys, d.keys),
+    valueBytes: parseBytes('--value-bytes', raw.valueBytes, 0, valueBytesMax) ?? d.valueBytes,
+    zipf: parseNumber('--zipf', raw.zipf, 0, 10, d.zipf),
+    distribution,
+    keyOrder: oneOf<KeyOrder>('--key-order', raw.keyOrder, keyOrders, d.keyOrder),
+    durationSec: parseNumber('--duration', raw.duration, 0.001, 86_400, d.durationSec),
+    warmupSec: parseNumber('--warmup', raw.warmup, 0, 3600, d.warmupSec),
+    repetitions: parseInteger('--repetitions', raw.repetitions, 1, 1000, d.repetitions),
+    concurrency: parseInteger('--concurrency', raw.concurrency, 1, 100_000, d.concurrency),
+    ratePerSec: rate,
+    maxInFlight: parseInteger('--max-in-flight', raw.maxInFlight, 1, 1_000_000, d.maxInFlight),
+    cacheBytesPerThread: parseBytes('--cache-bytes', raw.cacheBytes, 0, 16 * GiB),
+    regionBytes: parseBytes('--region-bytes', raw.regionBytes, 16 * 1024 ** 2, regionBytesMax),
+    seed: raw.seed === undefined ? drawSeed() : parseInteger('--seed', raw.seed, 0, 2 ** 32 - 1),
+  };
+  return {
+    options,
+    json: raw.json ?? false,
+    progress: raw.progress ?? true,
+    timelineSvg: raw.timelineSvg ?? null,
+    seedGiven: raw.seed !== undefined,
+  };
+}
+
+function checkKnThreads(kns: number, threadsPerKn: number): void {
+  if (kns * threadsPerKn > 1024) {
+    throw new FlagError(
+      '--threads',
+      `times --kns must be at most 1024 KN threads (got ${kns * threadsPerKn})`,
+    );
+  }
+}
+
+/** One of `choices`, or `fallback` when the flag is absent (a flag without a fallback needs a value). */
+function oneOf<T extends string>(
+  flag: string,
+  text: string | undefined,
+  choices: readonly T[],
+  fallback?: T,
+): T {
+  const value = text ?? fallback;
+  if (value === undefined) throw new FlagError(flag, `needs one of ${choices.join(', ')}`);
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new FlagError(flag, `must be one of ${choices.join(', ')} (got "${value}")`);
+  }
+  return value as T;
 }
 
 const decimalPattern = /^\d+(?:\.\d+)?(?:e\+?\d+)?$/i;

@@ -18,6 +18,7 @@ import {
 } from '../bench/index.js';
 import { isDinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
+import { addBenchCommand } from './bench-command.js';
 import { addDpmCommand } from './dpm-command.js';
 import { addProcessCommands } from './process-commands.js';
 import { addClusterCommand } from './cluster-command.js';
@@ -142,6 +143,7 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     )
     .addHelpText('after', triggerHelp())
     .action(async (flags: TriggerFlagValues) => setExitCode(await triggerCommand(flags, io)));
+  addBenchCommand(program, io, setExitCode);
   addFabricBenchCommand(program, io, setExitCode);
   addDpmCommand(program, io, setExitCode);
   addProcessCommands(program, io, setExitCode);
