@@ -1,5 +1,7 @@
 import type { KvClient } from '../../src/client/embedded-client.js';
 import type { Mutants } from '../../src/config/mutants.js';
+import { ChainWalker } from '../../src/kn/clover-chain.js';
+import { EntryOp } from '../../src/dpm/log-entry.js';
 import { IndexReader } from '../../src/dpm/index-reader.js';
 import { Chain, align, metadataBytes } from '../../src/dpm/layout.js';
 import { hashKey } from '../../src/util/hash.js';
@@ -99,6 +101,8 @@ export interface RunResult {
 
 export interface RunOptions {
   mutants?: Mutants;
+  /** Engine mode under test (docs/baselines.md); default 'dinomo'. */
+  mode?: 'dinomo' | 'clover';
   budgetMsPerKey?: number;
 }
 
@@ -144,7 +148,11 @@ export async function runScenario(
   const sim = new Simulation(scenario.seed);
   const mutants = options.mutants ?? {};
   const maxKnThreads = scenario.knThreads + extraKnThreads;
+  const clover = options.mode === 'clover';
+  // Clover mode keeps every version (no cleaning), so it gets more log blocks.
+  const logBlocks = (scenario.logBlocks ?? env.logBlocksDefault) * (clover ? 4 : 1);
   const cluster = new SimCluster(sim, {
+    mode: clover ? 'clover' : 'dinomo',
     knThreads: scenario.knThreads,
     maxKnThreads,
     clientRetryUs: 50,
@@ -161,7 +169,7 @@ export async function runScenario(
     suspectAfterUs: env.suspectAfterUs,
     network: { minDelayUs: 2, maxDelayUs: 40, choices: scenario.choices },
     dpm: {
-      regionBytes: regionBytesFor(maxKnThreads, scenario.logBlocks ?? env.logBlocksDefault),
+      regionBytes: regionBytesFor(maxKnThreads, logBlocks),
       blockBytes: env.blockBytes,
       indexBytes: env.indexBytes,
       taskUsMin: 5,
@@ -568,13 +576,22 @@ async function readIndex(
   await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => cluster.dpm.allMerged);
   if (!cluster.dpm.allMerged) return 0;
   const { dpm } = cluster;
-  const reader = new IndexReader(new LocalFabric(dpm.sab), dpm.region.geometry);
+  const fabric = new LocalFabric(dpm.sab);
+  const reader = new IndexReader(fabric, dpm.region.geometry);
+  const walker = new ChainWalker(fabric, dpm.region.geometry);
   const process = recorder.newProcess();
   for (let k = 0; k < scenario.keys; k++) {
     const key = Buffer.from(`k${k}`);
-    const value = reader.lookup(key, hashKey(key))
+    let value = reader.lookup(key, hashKey(key))
       ? Buffer.from(reader.value).toString('latin1')
       : null;
+    if (value !== null && reader.linked) {
+      // Clover mode: the index may trail the chain; the newest version is at its end.
+      const r = reader;
+      walker.adopt(r.entryOffset, r.entryBytes, r.op, r.generation, r.link, r.value);
+      if (!walker.follow(key)) throw new Error(`the version chain of k${k} is broken`);
+      value = walker.op === EntryOp.put ? Buffer.from(walker.value).toString('latin1') : null;
+    }
     recorder.record(process, 'get', `k${k}`, value);
   }
   return scenario.keys;

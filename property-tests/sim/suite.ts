@@ -11,6 +11,8 @@ export interface SuiteOptions {
   seed: number;
   sizes?: ScenarioSizes;
   mutants?: Mutants;
+  /** Engine mode under test; default 'dinomo'. */
+  mode?: 'dinomo' | 'clover';
   budgetMsPerKey?: number;
   /** Shrink a failing scenario (slower); otherwise stop at the first failure. */
   shrink?: boolean;
@@ -50,6 +52,7 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteSummary> {
   const property = fc.asyncProperty(scenarioArb(options.sizes ?? fastTierSizes), async (s) => {
     const result = await runScenario(s, {
       mutants,
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
       ...(options.budgetMsPerKey === undefined ? {} : { budgetMsPerKey: options.budgetMsPerKey }),
     });
     if (firstFailureAt === null) {

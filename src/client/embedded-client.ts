@@ -38,6 +38,11 @@ export interface RoutingOptions {
   cacheMap?: boolean;
   /** Where the latency of every completed request goes (client feedback for the M-node). */
   feedback?: LatencyFeedback;
+  /**
+   * Clover mode (shared-everything, docs/baselines.md): any KN thread serves any key, so requests
+   * go round-robin over the ranks this returns (the live threads) instead of to a slot's owner.
+   */
+  spreadOver?: () => readonly number[];
 }
 
 /**
@@ -59,6 +64,8 @@ export class EmbeddedClient implements KvClient {
   private readonly slotMap: Uint16Array;
   private readonly retry: RetryPolicy | null;
   private readonly feedback: LatencyFeedback | null;
+  private readonly spreadOver: (() => readonly number[]) | null;
+  private nextSpread = 0;
 
   constructor(
     channels: readonly KnChannel[] | KnRouter,
@@ -72,6 +79,7 @@ export class EmbeddedClient implements KvClient {
     this.published = slotMap;
     this.slotMap = routing.cacheMap === true ? Uint16Array.from(slotMap) : slotMap;
     this.feedback = routing.feedback ?? null;
+    this.spreadOver = routing.spreadOver ?? null;
     this.retry = retry;
   }
 
@@ -131,7 +139,8 @@ export class EmbeddedClient implements KvClient {
   }
 
   private channelFor(key: Uint8Array): KnChannel {
-    const rank = this.slotMap[slotOfKey(key)] as number;
+    const rank =
+      this.spreadOver === null ? (this.slotMap[slotOfKey(key)] as number) : this.spread();
     const channel = this.router.channel(rank);
     // Not sent anywhere, so retrying is safe: the owner may not have joined yet, or its slots are
     // about to move.
@@ -139,6 +148,14 @@ export class EmbeddedClient implements KvClient {
       throw new DinomoError('TRYAGAIN', `no route to KN thread ${rank} yet; retry shortly`);
     }
     return channel;
+  }
+
+  private spread(): number {
+    const ranks = (this.spreadOver as () => readonly number[])();
+    if (ranks.length === 0)
+      throw new DinomoError('TRYAGAIN', 'no KN thread is serving; retry shortly');
+    this.nextSpread = (this.nextSpread + 1) % ranks.length;
+    return ranks[this.nextSpread] as number;
   }
 }
 

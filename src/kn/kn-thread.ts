@@ -1,11 +1,21 @@
 import type { Mutants } from '../config/mutants.js';
-import { Entry, EntryOp, entryBytes, entryIsValid, entryKeyEquals } from '../dpm/log-entry.js';
+import {
+  Entry,
+  EntryFlag,
+  EntryOp,
+  entryBytes,
+  entryIsValid,
+  entryKeyEquals,
+  entrySpan,
+  entrySpanAt,
+} from '../dpm/log-entry.js';
 import { DinomoError, isDinomoError, toWireError, type ErrorCode } from '../errors/index.js';
 import type { Fabric } from '../fabric/index.js';
 import { slotOfKey } from '../routing/index.js';
 import type { Clock, TimerHandle } from '../time/index.js';
 import { assert } from '../util/assert.js';
 import { hashKey } from '../util/hash.js';
+import type { ChainWalker } from './clover-chain.js';
 import { DacHit, type Dac, type DacShortcut } from './dac.js';
 import type { DpmControl } from './dpm-control.js';
 import { LogWriter } from './log-writer.js';
@@ -28,9 +38,17 @@ export interface IndexLookup {
   readonly entryBytes: number;
   readonly generation: number;
   readonly value: Uint8Array;
+  /** Clover mode: the entry's op (an indexed version may be a tombstone) and its link word. */
+  readonly op: number;
+  readonly link: number;
 }
 
 export interface KnThreadOptions {
+  /**
+   * 'clover': shared-everything baseline (docs/baselines.md): serve every key, no leases, versions
+   * linked into per-key chains with a CAS before the ack. Needs `deps.chain`. Default 'dinomo'.
+   */
+  mode?: 'dinomo' | 'clover';
   rank: number;
   epoch: number;
   blockBytes: number;
@@ -64,6 +82,8 @@ export interface KnThreadDeps {
   /** Delivers a response batch to the client side. */
   send: (responses: Uint8Array) => void;
   ringDoorbell: () => void;
+  /** Clover mode's one-sided chain access (required when `options.mode` is 'clover'). */
+  chain?: ChainWalker;
 }
 
 /**
@@ -90,6 +110,28 @@ interface PendingWrite {
   /** Already answered (only under the ackBeforeCommit mutant). */
   acked: boolean;
 }
+
+/** Clover mode: a committed write whose key had no version yet (see createAll). */
+interface CreateWrite {
+  requestId: number;
+  op: number;
+  hash: number;
+  acked: boolean;
+  key: Uint8Array;
+  entryOffset: number;
+  span: number;
+  generation: number;
+}
+
+/** Clover mode: a write linked into its key's chain, waiting for the links' persist. */
+interface LinkedWrite {
+  requestId: number;
+  op: number;
+  acked: boolean;
+  existed: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
 
 /** A key whose last write by this thread failed to commit: it may or may not be in the DPM. */
 interface UncertainKey {
@@ -146,12 +188,16 @@ export class KnThread {
   private readonly acquiring = new Map<number, Promise<void>>();
   /** Set once this incarnation was fenced or declared failed: it never serves again. */
   private retiredReason: string | null = null;
+  /** Clover mode's chain walker, or null in DINOMO mode. */
+  private readonly clover: ChainWalker | null;
 
   constructor(deps: KnThreadDeps, options: KnThreadOptions) {
     this.deps = deps;
     this.options = options;
     this.epoch = options.epoch;
     this.leaseUntilUs = options.leaseUntilUs ?? Number.POSITIVE_INFINITY;
+    this.clover = options.mode === 'clover' ? (deps.chain ?? null) : null;
+    assert(options.mode !== 'clover' || this.clover !== null, 'clover mode needs a chain walker');
     this.log = new LogWriter(deps.fabric, deps.dpm, {
       rank: options.rank,
       blockBytes: options.blockBytes,
@@ -196,7 +242,7 @@ export class KnThread {
   }
 
   private leaseValid(): boolean {
-    if (this.options.mutants?.noFencing === true) return true;
+    if (this.options.mutants?.noFencing === true || this.clover !== null) return true;
     return this.deps.clock.nowUs() < this.leaseUntilUs;
   }
 
@@ -321,6 +367,7 @@ export class KnThread {
 
   /** Whether this thread takes request `op` on `key` now (puts are taken while a slot settles). */
   private serves(key: Uint8Array, op: number): boolean {
+    if (this.clover !== null) return true;
     const state = this.deps.ownedSlots[slotOfKey(key)];
     return state === SlotState.owned || (state === SlotState.settling && op === WireOp.put);
   }
@@ -448,7 +495,9 @@ export class KnThread {
 
   private get(requestId: number, key: Uint8Array): void {
     bump(this.deps.stats, ThreadStat.gets);
-    if (this.locate(key, hashKey(key)) === Found.value) {
+    const hash = hashKey(key);
+    const found = this.clover === null ? this.locate(key, hash) : this.locateChain(key, hash);
+    if (found === Found.value) {
       this.out.addResponse(requestId, WireStatus.ok, this.foundValue);
     } else {
       this.out.addResponse(requestId, WireStatus.notFound, null);
@@ -532,6 +581,71 @@ export class KnThread {
     return Found.value;
   }
 
+  /**
+   * Clover mode's read (docs/baselines.md): the cached shortcut's version, or the indexed one, then
+   * its links to the newest version (1 RT each). The newest version reached becomes the shortcut.
+   */
+  private locateChain(key: Uint8Array, hash: number): number {
+    const { dac, stats } = this.deps;
+    if (dac.lookup(key, hash) === DacHit.shortcut) {
+      const walker = this.cloverWalker();
+      const s = dac.shortcut;
+      if (walker.read(s.entryOffset, s.entryBytes, key) && walker.follow(key)) {
+        bump(stats, ThreadStat.shortcutHits);
+        return this.chainAnswer(key, hash);
+      }
+      bump(stats, ThreadStat.shortcutStale);
+      dac.remove(key, hash);
+    }
+    const rtsBefore = this.deps.fabric.counters.rts;
+    const found = this.findTail(key, hash);
+    const rts = this.deps.fabric.counters.rts - rtsBefore;
+    bump(stats, ThreadStat.misses);
+    bump(stats, ThreadStat.missRts, rts);
+    dac.recordMissCost(rts);
+    if (!found) {
+      bump(stats, ThreadStat.notFound);
+      return Found.none;
+    }
+    return this.chainAnswer(key, hash);
+  }
+
+  /** Index lookup, then links to the newest version; false when the key has no version at all. */
+  private findTail(key: Uint8Array, hash: number): boolean {
+    const { index } = this.deps;
+    const walker = this.cloverWalker();
+    for (let attempt = 0; attempt <= 8; attempt++) {
+      if (!index.lookup(key, hash)) return false;
+      walker.adopt(
+        index.entryOffset,
+        index.entryBytes,
+        index.op,
+        index.generation,
+        index.link,
+        index.value,
+      );
+      if (walker.follow(key)) return true;
+    }
+    throw new DinomoError('CORRUPT', `the version chain of a ${key.length}-byte key is broken`);
+  }
+
+  /** Caches the version the walker reached as the key's shortcut and answers from it. */
+  private chainAnswer(key: Uint8Array, hash: number): number {
+    const walker = this.cloverWalker();
+    this.shortcut.entryOffset = walker.offset;
+    this.shortcut.entryBytes = walker.span;
+    this.shortcut.generation = walker.generation;
+    this.deps.dac.insert(key, hash, walker.value, this.shortcut);
+    if (walker.op !== EntryOp.put) return Found.none;
+    this.foundValue = walker.value;
+    return Found.value;
+  }
+
+  private cloverWalker(): ChainWalker {
+    assert(this.clover !== null, 'clover mode');
+    return this.clover;
+  }
+
   private async remove(requestId: number, key: Uint8Array): Promise<void> {
     bump(this.deps.stats, ThreadStat.deletes);
     const hash = hashKey(key);
@@ -545,7 +659,8 @@ export class KnThread {
       }
     }
     // A delete of an absent key changes nothing, so it is answered at once without a tombstone.
-    if (this.locate(key, hash) !== Found.value) {
+    const found = this.clover === null ? this.locate(key, hash) : this.locateChain(key, hash);
+    if (found !== Found.value) {
       this.out.addResponse(requestId, WireStatus.notFound, null);
       return;
     }
@@ -570,7 +685,8 @@ export class KnThread {
     hash: number,
   ): Promise<void> {
     if (op === EntryOp.put) bump(this.deps.stats, ThreadStat.puts);
-    const size = entryBytes(key.length, value === null ? 0 : value.length);
+    const flags = this.clover === null ? 0 : EntryFlag.linked;
+    const size = entrySpan(key.length, value === null ? 0 : value.length, flags);
     if (!this.log.fits(size)) {
       this.commitNow();
       this.flush();
@@ -586,6 +702,7 @@ export class KnThread {
       value,
       this.epoch,
       ++this.seq,
+      flags,
     );
     const p = this.sparePending.pop() ?? { requestId: 0, op: 0, hash: 0, at: 0, acked: false };
     p.requestId = requestId;
@@ -623,8 +740,143 @@ export class KnThread {
       this.recycle(batch);
       return;
     }
-    this.applyCommitted(batch);
+    if (this.clover === null) this.applyCommitted(batch);
+    else this.linkCommitted(batch);
     this.recycle(batch);
+  }
+
+  /**
+   * Clover mode: the batch is committed; each write now takes effect by linking its version behind
+   * its key's newest one (a CAS, docs/baselines.md), and is acknowledged after that. A key with no
+   * version yet is created through the DPM, asynchronously (createAll). A fabric failure part way
+   * leaves the rest unlinked: committed but unreachable, so dead, and their clients get the error
+   * (indeterminate, as the ones already linked took effect).
+   */
+  private linkCommitted(batch: PendingWrite[]): void {
+    const mirror = this.log.mirrorBytes;
+    const view = new DataView(mirror.buffer, mirror.byteOffset, mirror.byteLength);
+    const blockOffset = this.log.currentBlockOffset;
+    const generation = this.log.blockGeneration;
+    bump(this.deps.stats, ThreadStat.commits);
+    bump(this.deps.stats, ThreadStat.committedEntries, batch.length);
+    const creates: CreateWrite[] = [];
+    const linked: LinkedWrite[] = [];
+    let failure: unknown = null;
+    for (let i = 0; i < batch.length && failure === null; i++) {
+      const p = batch[i] as PendingWrite;
+      const key = entryKey(mirror, p.at);
+      const entryOffset = blockOffset + p.at;
+      const span = entrySpanAt(view, p.at);
+      try {
+        if (!this.findPredecessor(key, p.hash)) {
+          creates.push({ ...p, key: key.slice(), entryOffset, span, generation });
+          continue;
+        }
+        linked.push({ ...p, existed: this.link(p.hash, key, entryOffset, span, generation) });
+      } catch (err) {
+        failure = err;
+        for (const rest of batch.slice(i)) if (!rest.acked) this.fail(rest.requestId, err);
+      }
+    }
+    this.answerLinked(linked, failure);
+    if (creates.length > 0) void this.runControl(() => this.createAll(creates));
+  }
+
+  /**
+   * Acknowledges linked writes once their links are durable: a link is a one-sided CAS, volatile in
+   * the DPM until persisted, and a DPM crash that rolled it back would unlink an acknowledged write.
+   */
+  private answerLinked(linked: LinkedWrite[], failure: unknown): void {
+    if (linked.length === 0) return;
+    let error = failure;
+    if (error === null) {
+      try {
+        this.deps.fabric.persist();
+      } catch (err) {
+        error = err;
+      }
+    }
+    for (const w of linked) {
+      if (error === null) this.answerWrite(w, w.existed);
+      else if (!w.acked) this.fail(w.requestId, error);
+    }
+  }
+
+  /** Sets the walker on the key's newest known version: the shortcut, else the index. */
+  private findPredecessor(key: Uint8Array, hash: number): boolean {
+    const walker = this.cloverWalker();
+    const { dac } = this.deps;
+    if (dac.lookup(key, hash) === DacHit.shortcut) {
+      const s = dac.shortcut;
+      if (walker.read(s.entryOffset, s.entryBytes, key)) return true;
+      dac.remove(key, hash);
+    }
+    return this.findTail(key, hash);
+  }
+
+  /**
+   * Links the version at `entryOffset` behind the key's newest (the walker stands on a version of
+   * the key) and makes it the key's shortcut. Returns whether the key existed just before.
+   */
+  private link(
+    hash: number,
+    key: Uint8Array,
+    entryOffset: number,
+    span: number,
+    generation: number,
+  ): boolean {
+    const walker = this.cloverWalker();
+    if (!walker.linkBehind(key, entryOffset)) {
+      throw new DinomoError('CORRUPT', `the version chain of a ${key.length}-byte key is broken`);
+    }
+    this.shortcut.entryOffset = entryOffset;
+    this.shortcut.entryBytes = span;
+    this.shortcut.generation = generation;
+    this.deps.dac.insert(key, hash, EMPTY, this.shortcut);
+    return walker.op === EntryOp.put;
+  }
+
+  private answerWrite(p: Pick<PendingWrite, 'requestId' | 'op' | 'acked'>, existed: boolean): void {
+    if (p.acked) return;
+    const status = p.op === EntryOp.delete && !existed ? WireStatus.notFound : WireStatus.ok;
+    this.out.addResponse(p.requestId, status, null);
+  }
+
+  /**
+   * Creates keys that had no version: the DPM indexes each new version unless another writer's came
+   * first, in which case the write links behind that chain. Runs as a control step, so requests
+   * wait for it and the next batch sees the keys.
+   */
+  private async createAll(creates: CreateWrite[]): Promise<void> {
+    const rank = this.options.rank;
+    const winners = await Promise.allSettled(
+      creates.map((c) => this.deps.dpm.createLinked(rank, c.entryOffset)),
+    );
+    const linked: LinkedWrite[] = [];
+    for (let i = 0; i < creates.length; i++) {
+      const c = creates[i] as CreateWrite;
+      const won = winners[i] as PromiseSettledResult<number>;
+      try {
+        if (won.status === 'rejected') throw won.reason;
+        if (won.value === c.entryOffset) {
+          // This version is the key's first; the DPM's index update is durable before its answer.
+          this.shortcut.entryOffset = c.entryOffset;
+          this.shortcut.entryBytes = c.span;
+          this.shortcut.generation = c.generation;
+          this.deps.dac.insert(c.key, c.hash, EMPTY, this.shortcut);
+          this.answerWrite(c, false);
+        } else if (this.cloverWalker().read(won.value, c.span, c.key)) {
+          const existed = this.link(c.hash, c.key, c.entryOffset, c.span, c.generation);
+          linked.push({ ...c, existed });
+        } else {
+          throw new DinomoError('CORRUPT', 'the DPM answered a create with an invalid version');
+        }
+      } catch (err) {
+        this.fail(c.requestId, err);
+      }
+    }
+    this.answerLinked(linked, null);
+    this.flush();
   }
 
   private applyCommitted(batch: PendingWrite[]): void {

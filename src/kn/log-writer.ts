@@ -89,6 +89,7 @@ export class LogWriter {
     value: Uint8Array | null,
     epoch: number,
     seq: number,
+    flags = 0,
   ): number {
     const mirror = this.currentMirror();
     const at = this.appendAt;
@@ -102,6 +103,7 @@ export class LogWriter {
       this.generation,
       epoch,
       seq,
+      flags,
     );
     this.entryCount++;
     return at;

@@ -5,6 +5,7 @@ import type { KnToDpmMessage } from '../dpm/dpm-protocol.js';
 import { IndexReader } from '../dpm/index-reader.js';
 import { fenceWordOffset } from '../dpm/region.js';
 import { currentIncarnation } from '../fabric/index.js';
+import { ChainWalker } from '../kn/clover-chain.js';
 import { Dac } from '../kn/dac.js';
 import { KnThread } from '../kn/kn-thread.js';
 import { PortDpmControl, type ControlPort, type ManagerReply } from '../kn/port-dpm-control.js';
@@ -18,6 +19,8 @@ import { SimMonitor, monitorNode } from './sim-monitor.js';
 import { SimNetwork, type NetworkOptions } from './sim-network.js';
 
 export interface SimClusterOptions {
+  /** Engine mode (docs/baselines.md); default 'dinomo'. */
+  mode?: 'dinomo' | 'clover';
   /** KN threads at start (one chain each). */
   knThreads: number;
   /** Most KN threads ever (chains are formatted for them; addKn adds up to this many). */
@@ -343,7 +346,7 @@ export class SimCluster {
         delayUs: this.options.clientRetryUs,
         retryForUs: this.options.requestTimeoutMs * 1000,
       },
-      { cacheMap: true },
+      this.options.mode === 'clover' ? { spreadOver: () => this.liveRanks } : { cacheMap: true },
     );
   }
 
@@ -371,6 +374,7 @@ export class SimCluster {
     );
     const stats = new Float64Array(threadStatSlots);
     this.threadStats.push(stats);
+    const clover = options.mode === 'clover';
     const ownedSlots = new Uint8Array(this.slotMap.length);
     this.ownedSlots[rank] = ownedSlots;
     if (ownsInitialSlots) {
@@ -396,14 +400,16 @@ export class SimCluster {
         fabric,
         dpm: control,
         clock: host.clock,
-        dac: new Dac({ capacityBytes: options.cacheBytesPerThread }),
+        dac: new Dac({ capacityBytes: options.cacheBytesPerThread, shortcutsOnly: clover }),
         index: new IndexReader(fabric, dpm.region.geometry),
+        chain: new ChainWalker(fabric, dpm.region.geometry),
         stats,
         ownedSlots,
         send: (batch) => network.send(node, clientNode, () => responses.onResponses(batch)),
         ringDoorbell: () => dpm.ring(),
       },
       {
+        mode: clover ? 'clover' : 'dinomo',
         rank,
         epoch: 1,
         blockBytes: options.dpm.blockBytes,
