@@ -1,6 +1,6 @@
 import { DinomoError } from '../errors/index.js';
 import { systemClock, type Clock } from '../time/index.js';
-import type { DemoIo } from './demo.js';
+import { withCluster, type DemoIo } from './demo.js';
 import { createLatencyHistogram, summarizeLatency } from './histogram.js';
 import {
   buildReport,
@@ -174,17 +174,9 @@ export async function runBench(
     `starting an embedded cluster: mode ${options.mode}, ${options.kns} KN x ` +
       `${options.threadsPerKn} threads (seed ${options.seed})`,
   );
-  const cluster = await clusterClass.start(benchClusterOptions(options));
-  let report: BenchRunReport;
-  try {
-    report = await loadAndMeasure(cluster, workload, options, io);
-  } catch (err) {
-    io.progress?.stop();
-    await cluster.stop().catch(() => undefined);
-    throw err;
-  }
-  await cluster.stop();
-  return report;
+  return withCluster(clusterClass, benchClusterOptions(options), io, (cluster) =>
+    loadAndMeasure(cluster, workload, options, io),
+  );
 }
 
 function checkOptions(options: BenchRunOptions): void {

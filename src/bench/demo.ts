@@ -84,17 +84,32 @@ export async function runDemo(
   io.log(
     `starting an embedded cluster: ${options.kns} KN x ${options.threadsPerKn} threads (seed ${options.seed})`,
   );
-  const cluster = await clusterClass.start(clusterOptions(options));
-  let report: BenchReport;
+  return withCluster(clusterClass, clusterOptions(options), io, (cluster) =>
+    loadAndRun(cluster, workload, options, io),
+  );
+}
+
+/**
+ * Starts a cluster, runs `work` on it, and always stops it; if both the work and the stop fail, the
+ * work's error is the one thrown.
+ */
+export async function withCluster<T>(
+  clusterClass: BenchClusterClass,
+  options: BenchClusterOptions,
+  io: DemoIo,
+  work: (cluster: BenchCluster) => Promise<T>,
+): Promise<T> {
+  const cluster = await clusterClass.start(options);
+  let result: T;
   try {
-    report = await loadAndRun(cluster, workload, options, io);
+    result = await work(cluster);
   } catch (err) {
     io.progress?.stop();
     await cluster.stop().catch(() => undefined);
     throw err;
   }
   await cluster.stop();
-  return report;
+  return result;
 }
 
 async function loadAndRun(

@@ -562,17 +562,10 @@ export class KnThread {
   }
 
   private lookupIndex(key: Uint8Array, hash: number): number {
-    const { dac, fabric, index, stats } = this.deps;
+    const { dac, fabric, index } = this.deps;
     const rtsBefore = fabric.counters.rts;
     const found = index.lookup(key, hash);
-    const rts = fabric.counters.rts - rtsBefore;
-    bump(stats, ThreadStat.misses);
-    bump(stats, ThreadStat.missRts, rts);
-    dac.recordMissCost(rts);
-    if (!found) {
-      bump(stats, ThreadStat.notFound);
-      return Found.none;
-    }
+    if (!this.countMiss(fabric.counters.rts - rtsBefore, found)) return Found.none;
     this.foundValue = index.value;
     this.shortcut.entryOffset = index.entryOffset;
     this.shortcut.entryBytes = index.entryBytes;
@@ -599,15 +592,18 @@ export class KnThread {
     }
     const rtsBefore = this.deps.fabric.counters.rts;
     const found = this.findTail(key, hash);
-    const rts = this.deps.fabric.counters.rts - rtsBefore;
+    if (!this.countMiss(this.deps.fabric.counters.rts - rtsBefore, found)) return Found.none;
+    return this.chainAnswer(key, hash);
+  }
+
+  /** Counts a miss that took `rts` round trips (the DAC's miss cost); returns `found`. */
+  private countMiss(rts: number, found: boolean): boolean {
+    const { dac, stats } = this.deps;
     bump(stats, ThreadStat.misses);
     bump(stats, ThreadStat.missRts, rts);
     dac.recordMissCost(rts);
-    if (!found) {
-      bump(stats, ThreadStat.notFound);
-      return Found.none;
-    }
-    return this.chainAnswer(key, hash);
+    if (!found) bump(stats, ThreadStat.notFound);
+    return found;
   }
 
   /** Index lookup, then links to the newest version; false when the key has no version at all. */
