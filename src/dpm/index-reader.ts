@@ -1,4 +1,3 @@
-import { entryBytesMax, entryHeaderBytes } from '../config/limits.js';
 import { DinomoError } from '../errors/index.js';
 import type { Fabric } from '../fabric/index.js';
 import {
@@ -10,6 +9,7 @@ import {
   slotSizeClass,
   unpackDescriptor,
 } from './index-format.js';
+import { EntryFetcher } from './entry-fetcher.js';
 import { IndexBucket, IndexHeader } from './layout.js';
 import {
   Entry,
@@ -18,7 +18,6 @@ import {
   entryIsLinked,
   entryIsValid,
   entryKeyEquals,
-  entryLinkBytes,
   entrySpanAt,
 } from './log-entry.js';
 import type { RegionGeometry } from './region.js';
@@ -27,9 +26,6 @@ import type { RegionGeometry } from './region.js';
 export const lookupRetriesMax = 8;
 /** A table replaced more often than this during one lookup attempt counts as inconsistent. */
 const refreshesPerAttemptMax = 4;
-const initialScratchBytes = 4096;
-/** The largest entry in a block: the largest body, plus a link in clover mode. */
-const spanMax = entryBytesMax + entryLinkBytes;
 
 /**
  * The KN-side index lookup, with one-sided reads only. The common hit costs 2 RTs: the bucket, then
@@ -69,13 +65,13 @@ export class IndexReader {
   private readonly table = newTableDescriptor();
   private readonly bucket = new Uint8Array(IndexBucket.bytes);
   private readonly bucketView = new DataView(this.bucket.buffer);
-  private scratch = new Uint8Array(initialScratchBytes);
-  private scratchView = new DataView(this.scratch.buffer);
+  private readonly entries: EntryFetcher;
   private inconsistent = false;
 
   constructor(fabric: Fabric, geometry: RegionGeometry) {
     this.fabric = fabric;
     this.geometry = geometry;
+    this.entries = new EntryFetcher(fabric, geometry);
   }
 
   /** The cached table version (0 before the first lookup). */
@@ -192,44 +188,25 @@ export class IndexReader {
    * inconsistent (which also flags the lookup for a retry).
    */
   private readEntry(entryOffset: number, hintBytes: number, key: Uint8Array): boolean {
-    const g = this.geometry;
-    const blocksEnd = g.blocksOffset + g.blockCount * g.blockBytes;
-    if (entryOffset < g.blocksOffset || entryOffset + entryHeaderBytes > blocksEnd) {
+    const length = this.entries.fetch(entryOffset, hintBytes);
+    if (length === 0) {
       this.inconsistent = true;
       return false;
     }
-    const blockEnd = entryOffset - ((entryOffset - g.blocksOffset) % g.blockBytes) + g.blockBytes;
-    let length = Math.max(entryHeaderBytes, Math.min(hintBytes, blockEnd - entryOffset, spanMax));
-    this.ensureScratch(length);
-    this.fabric.read(entryOffset, length, this.scratch, 0);
-    const size = entrySpanAt(this.scratchView, 0);
-    if (size > length) {
-      // The hint was too small: only possible when the slot changed under us or a read was torn.
-      if (size > spanMax || entryOffset + size > blockEnd) {
-        this.inconsistent = true;
-        return false;
-      }
-      length = size;
-      this.ensureScratch(length);
-      this.fabric.read(entryOffset, length, this.scratch, 0);
-    }
-    const view = this.scratchView;
+    const { bytes, view } = this.entries;
     // Only clover mode indexes tombstones (as versions of a chain); elsewhere one means a torn read.
     const op = view.getUint8(Entry.op);
-    if (
-      !entryIsValid(this.scratch, view, 0, length) ||
-      (op !== EntryOp.put && !entryIsLinked(view, 0))
-    ) {
+    if (!entryIsValid(bytes, view, 0, length) || (op !== EntryOp.put && !entryIsLinked(view, 0))) {
       this.inconsistent = true;
       return false;
     }
-    if (!entryKeyEquals(this.scratch, view, 0, key)) return false;
+    if (!entryKeyEquals(bytes, view, 0, key)) return false;
     this.setResult(entryOffset, key.length);
     return true;
   }
 
   private setResult(entryOffset: number, keyLen: number): void {
-    const view = this.scratchView;
+    const { bytes, view } = this.entries;
     const valueLen = view.getUint32(Entry.valueLen, true);
     this.entryOffset = entryOffset;
     this.entryBytes = entrySpanAt(view, 0);
@@ -243,13 +220,7 @@ export class IndexReader {
     this.epoch = view.getUint32(Entry.epoch, true);
     this.seq = view.getUint32(Entry.seqHi, true) * 2 ** 32 + view.getUint32(Entry.seqLo, true);
     const valueStart = Entry.key + keyLen;
-    this.value = this.scratch.subarray(valueStart, valueStart + valueLen);
-  }
-
-  private ensureScratch(length: number): void {
-    if (this.scratch.length >= length) return;
-    this.scratch = new Uint8Array(Math.max(length, this.scratch.length * 2));
-    this.scratchView = new DataView(this.scratch.buffer);
+    this.value = bytes.subarray(valueStart, valueStart + valueLen);
   }
 
   private hopsMax(): number {

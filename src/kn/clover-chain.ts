@@ -1,4 +1,4 @@
-import { entryBytesMax, entryHeaderBytes } from '../config/limits.js';
+import { EntryFetcher } from '../dpm/entry-fetcher.js';
 import {
   Entry,
   EntryOp,
@@ -7,14 +7,12 @@ import {
   entryIsValid,
   entryKeyEquals,
   entryLinkBytes,
-  entrySpanAt,
 } from '../dpm/log-entry.js';
 import type { RegionGeometry } from '../dpm/region.js';
 import type { Fabric } from '../fabric/index.js';
 
 /** A chain longer than this is a broken one (a cycle), not data: the walk gives up. */
 export const chainHopsMax = 1 << 20;
-const spanMax = entryBytesMax + entryLinkBytes;
 
 /**
  * One-sided access to a key's chain of linked versions (clover mode, docs/baselines.md). After a
@@ -36,38 +34,26 @@ export class ChainWalker {
   /** Links followed since the walker was made (each costs a read, plus one for the link word). */
   hops = 0;
 
-  private scratch = new Uint8Array(4096);
-  private view = new DataView(this.scratch.buffer);
+  private readonly entries: EntryFetcher;
 
   constructor(
     private readonly fabric: Fabric,
-    private readonly geometry: RegionGeometry,
-  ) {}
+    geometry: RegionGeometry,
+  ) {
+    this.entries = new EntryFetcher(fabric, geometry);
+  }
 
   /**
    * Reads the version at `offset` (1 RT, or 2 when `spanHint` was short). False when it is not a
    * valid linked version of `key`: a stale shortcut, or a torn read.
    */
   read(offset: number, spanHint: number, key: Uint8Array): boolean {
-    const g = this.geometry;
-    const blocksEnd = g.blocksOffset + g.blockCount * g.blockBytes;
-    if (offset < g.blocksOffset || offset % 8 !== 0 || offset + entryHeaderBytes > blocksEnd) {
+    const length = this.entries.fetch(offset, spanHint);
+    const { bytes, view } = this.entries;
+    if (length === 0 || !entryIsValid(bytes, view, 0, length) || !entryIsLinked(view, 0)) {
       return false;
     }
-    const blockEnd = offset - ((offset - g.blocksOffset) % g.blockBytes) + g.blockBytes;
-    let length = Math.max(entryHeaderBytes, Math.min(spanHint, blockEnd - offset, spanMax));
-    this.ensure(length);
-    this.fabric.read(offset, length, this.scratch, 0);
-    const span = entrySpanAt(this.view, 0);
-    if (span > length) {
-      if (span > spanMax || offset + span > blockEnd) return false;
-      length = span;
-      this.ensure(length);
-      this.fabric.read(offset, length, this.scratch, 0);
-    }
-    const v = this.view;
-    if (!entryIsValid(this.scratch, v, 0, length) || !entryIsLinked(v, 0)) return false;
-    if (!entryKeyEquals(this.scratch, v, 0, key)) return false;
+    if (!entryKeyEquals(bytes, view, 0, key)) return false;
     this.setFields(offset, key.length);
     return true;
   }
@@ -127,7 +113,7 @@ export class ChainWalker {
   }
 
   private setFields(offset: number, keyLen: number): void {
-    const v = this.view;
+    const v = this.entries.view;
     const valueLen = v.getUint32(Entry.valueLen, true);
     const linkAt = entryBytes(keyLen, valueLen);
     this.offset = offset;
@@ -137,12 +123,6 @@ export class ChainWalker {
     const copied = v.getUint32(linkAt, true) + v.getUint32(linkAt + 4, true) * 2 ** 32;
     this.link = copied === 0 ? 0 : Number(this.fabric.read64(offset + linkAt));
     const valueStart = Entry.key + keyLen;
-    this.value = this.scratch.subarray(valueStart, valueStart + valueLen);
-  }
-
-  private ensure(length: number): void {
-    if (this.scratch.length >= length) return;
-    this.scratch = new Uint8Array(Math.max(length, this.scratch.length * 2));
-    this.view = new DataView(this.scratch.buffer);
+    this.value = this.entries.bytes.subarray(valueStart, valueStart + valueLen);
   }
 }

@@ -109,6 +109,8 @@ interface PendingWrite {
   at: number;
   /** Already answered (only under the ackBeforeCommit mutant). */
   acked: boolean;
+  /** Clover mode: whether the key existed just before this write was linked. */
+  existed: boolean;
 }
 
 /** Clover mode: a committed write whose key had no version yet (see createAll). */
@@ -700,7 +702,14 @@ export class KnThread {
       ++this.seq,
       flags,
     );
-    const p = this.sparePending.pop() ?? { requestId: 0, op: 0, hash: 0, at: 0, acked: false };
+    const p = this.sparePending.pop() ?? {
+      requestId: 0,
+      op: 0,
+      hash: 0,
+      at: 0,
+      acked: false,
+      existed: false,
+    };
     p.requestId = requestId;
     p.op = op;
     p.hash = hash;
@@ -750,13 +759,13 @@ export class KnThread {
    */
   private linkCommitted(batch: PendingWrite[]): void {
     const mirror = this.log.mirrorBytes;
-    const view = new DataView(mirror.buffer, mirror.byteOffset, mirror.byteLength);
+    const view = this.log.mirrorView;
     const blockOffset = this.log.currentBlockOffset;
     const generation = this.log.blockGeneration;
     bump(this.deps.stats, ThreadStat.commits);
     bump(this.deps.stats, ThreadStat.committedEntries, batch.length);
     const creates: CreateWrite[] = [];
-    const linked: LinkedWrite[] = [];
+    const linked: PendingWrite[] = [];
     let failure: unknown = null;
     for (let i = 0; i < batch.length && failure === null; i++) {
       const p = batch[i] as PendingWrite;
@@ -768,7 +777,8 @@ export class KnThread {
           creates.push({ ...p, key: key.slice(), entryOffset, span, generation });
           continue;
         }
-        linked.push({ ...p, existed: this.link(p.hash, key, entryOffset, span, generation) });
+        p.existed = this.link(p.hash, key, entryOffset, span, generation);
+        linked.push(p);
       } catch (err) {
         failure = err;
         for (const rest of batch.slice(i)) if (!rest.acked) this.fail(rest.requestId, err);

@@ -122,6 +122,10 @@ export class LogWriter {
     return this.currentMirror().bytes;
   }
 
+  get mirrorView(): DataView {
+    return this.currentMirror().view;
+  }
+
   /**
    * Writes the staged batch, then the commit word, then persists both (one flush for the pair: a
    * crash before it completes may keep the commit word without some entries, which recovery detects
