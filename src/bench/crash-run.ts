@@ -3,12 +3,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type ClusterClient } from '../client/index.js';
-import { isDinomoError } from '../errors/index.js';
+import { DinomoError, isDinomoError } from '../errors/index.js';
 import type { Clock } from '../time/index.js';
 
 const run = promisify(execFile);
 /** A cluster that acknowledges nothing this long after a kill has not recovered. */
 const recoveryTimeoutMs = 60_000;
+/** Reading back every acknowledged write takes seconds on a healthy cluster. */
+const readBackTimeoutMs = 60_000;
 
 export interface CrashRunOptions {
   /** An empty directory (absolute) for the cluster. */
@@ -91,7 +93,7 @@ export async function runCrashScenario(o: CrashRunOptions): Promise<CrashRunRepo
   const lostAfterRestart = await withCluster(o, async (state) => {
     const client = await connectTo(state);
     try {
-      return await countLost(client, load.acked, lostKeys);
+      return await countLost(client, load.acked, lostKeys, o.clock, log);
     } finally {
       await client.close();
     }
@@ -138,7 +140,8 @@ async function writeAndKill(
   }
   const writeSeconds = (o.clock.nowUs() - startUs) / 1e6;
   log(`reading back ${load.acked.length} acknowledged writes`);
-  return { load, kills, lost: await countLost(client, load.acked, lostKeys), writeSeconds };
+  const lost = await countLost(client, load.acked, lostKeys, o.clock, log);
+  return { load, kills, lost, writeSeconds };
 }
 
 /** Runs `body` on a cluster started for it, and always stops the cluster afterwards. */
@@ -252,18 +255,33 @@ async function countLost(
   client: ClusterClient,
   acked: readonly number[],
   samples: string[],
+  clock: Clock,
+  log: (line: string) => void,
 ): Promise<number> {
   let lost = 0;
   const batch = 256;
+  const deadlineUs = clock.nowUs() + readBackTimeoutMs * 1000;
   for (let i = 0; i < acked.length; i += batch) {
+    if (clock.nowUs() > deadlineUs) {
+      // A cluster that cannot serve its reads would otherwise keep the run going for many minutes,
+      // one request timeout per read; say where it stood instead.
+      throw new DinomoError(
+        'TIMEOUT',
+        `reading back took over ${readBackTimeoutMs} ms: ${i} of ${acked.length} read, ` +
+          `${lost} not as written (e.g. ${samples.slice(0, 3).join('; ')})`,
+      );
+    }
     const ns = acked.slice(i, i + batch);
     const values = await Promise.all(ns.map((n) => readTwice(client, keyOf(n))));
+    let wrong = 0;
     values.forEach((v, j) => {
       const n = ns[j] as number;
       if (v === valueOf(n)) return;
-      lost++;
+      wrong++;
       if (samples.length < 10) samples.push(`${keyOf(n)}: ${v ?? 'absent'}`);
     });
+    if (wrong > 0) log(`read-back: ${wrong} of ${ns.length} not as written (e.g. ${samples[0]})`);
+    lost += wrong;
   }
   return lost;
 }

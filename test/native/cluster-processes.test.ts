@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -83,22 +83,41 @@ function slotsByRank(table: RoutingTable): Map<number, number> {
   return counts;
 }
 
+/**
+ * Runs `body`; if it throws, prints the last lines of every process log of the cluster in `dataDir`
+ * first (the data directory is removed afterwards), so a failure in CI shows what the processes did.
+ */
+async function withLogsOnFailure<T>(dataDir: string, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    const logs = join(dataDir, 'logs');
+    for (const name of existsSync(logs) ? readdirSync(logs) : []) {
+      const lines = readFileSync(join(logs, name), 'utf8').trimEnd().split('\n');
+      console.log(`--- ${name} (last 40 lines)\n${lines.slice(-40).join('\n')}`);
+    }
+    throw err;
+  }
+}
+
 describe.skipIf(skipWhy !== '')(`a multi-process cluster (dinomo cluster up)${skipWhy}`, () => {
   it('loses no acknowledged write over 10^4 when the DPM and a KN are killed with kill -9', async () => {
     const dataDir = tempDir();
     cleanups.push(() => run(process.execPath, [cli, 'cluster', 'down', '--data-dir', dataDir]));
-    const report = await runCrashScenario({
-      dataDir,
-      cli,
-      kns: 2,
-      threadsPerKn: 2,
-      writes: 10_500,
-      concurrency: 32,
-      provider: 'shm',
-      clock: systemClock,
-      // The phases go to the test output, so a slow or stuck run shows where it was.
-      log: (line) => console.log(`crash-run: ${line}`),
-    });
+    const report = await withLogsOnFailure(dataDir, () =>
+      runCrashScenario({
+        dataDir,
+        cli,
+        kns: 2,
+        threadsPerKn: 2,
+        writes: 10_500,
+        concurrency: 32,
+        provider: 'shm',
+        clock: systemClock,
+        // The phases go to the test output, so a slow or stuck run shows where it was.
+        log: (line) => console.log(`crash-run: ${line}`),
+      }),
+    );
     expect(report.acked).toBeGreaterThanOrEqual(10_500);
     expect(report.kills.map((k) => k.process)).toEqual(['dpm', 'kn']);
     expect(report.lost).toBe(0);
