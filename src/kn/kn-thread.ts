@@ -46,9 +46,11 @@ export interface IndexLookup {
 export interface KnThreadOptions {
   /**
    * 'clover': shared-everything baseline (docs/baselines.md): serve every key, no leases, versions
-   * linked into per-key chains with a CAS before the ack. Needs `deps.chain`. Default 'dinomo'.
+   * linked into per-key chains with a CAS before the ack. Needs `deps.chain`. 'dinomo-n': the
+   * shared-nothing baseline: keys live in a private index partition per thread, and acquired slots
+   * are copied from their previous owners' partitions before they are served. Default 'dinomo'.
    */
-  mode?: 'dinomo' | 'clover';
+  mode?: 'dinomo' | 'clover' | 'dinomo-n';
   rank: number;
   epoch: number;
   blockBytes: number;
