@@ -69,7 +69,10 @@ export function formatTier(title: string, f: TierFigures): string {
       ` ops across a failover ${f.coverage.opsAcrossFailover} (longest failover ${f.coverage.failoverMaxUs} µs),` +
       ` requests refused for an expired lease ${f.coverage.leaseRefusals},` +
       ` failures during a handoff ${f.coverage.failuresDuringHandoff},` +
-      ` keys read from the index at the end ${f.coverage.durableReads}`,
+      ` keys read from the index at the end ${f.coverage.durableReads}` +
+      (f.coverage.keysCopied > 0
+        ? `, keys copied between partitions ${f.coverage.keysCopied}`
+        : ''),
     `  checker time/history   p50 ${f.checkerMsP50.toFixed(1)} ms, p99 ${f.checkerMsP99.toFixed(1)} ms`,
     `  violations             ${f.violations}`,
     `  wall time              ${(f.wallMs / 1000).toFixed(1)} s (simulated/wall ${f.simSecondsPerWallSecond.toFixed(3)})`,

@@ -4,6 +4,7 @@ import { ChainWalker } from '../../src/kn/clover-chain.js';
 import { EntryOp } from '../../src/dpm/log-entry.js';
 import { IndexReader } from '../../src/dpm/index-reader.js';
 import { Chain, align, metadataBytes } from '../../src/dpm/layout.js';
+import { partitionedKeyBytesMax, tagKey } from '../../src/dpm/partition-key.js';
 import { hashKey } from '../../src/util/hash.js';
 import { isDinomoError } from '../../src/errors/index.js';
 import { LocalFabric } from '../../src/fabric/index.js';
@@ -58,6 +59,8 @@ export interface Coverage {
   backpressureWaits: number;
   /** Keys read straight from the DPM index at the end (readIndex). */
   durableReads: number;
+  /** DINOMO-N mode: keys copied between partitions when threads acquired slots. */
+  keysCopied: number;
 }
 
 export interface FaultCounts {
@@ -102,7 +105,7 @@ export interface RunResult {
 export interface RunOptions {
   mutants?: Mutants;
   /** Engine mode under test (docs/baselines.md); default 'dinomo'. */
-  mode?: 'dinomo' | 'clover';
+  mode?: 'dinomo' | 'clover' | 'dinomo-n';
   budgetMsPerKey?: number;
 }
 
@@ -152,7 +155,7 @@ export async function runScenario(
   // Clover mode keeps every version (no cleaning), so it gets more log blocks.
   const logBlocks = (scenario.logBlocks ?? env.logBlocksDefault) * (clover ? 4 : 1);
   const cluster = new SimCluster(sim, {
-    mode: clover ? 'clover' : 'dinomo',
+    mode: options.mode ?? 'dinomo',
     knThreads: scenario.knThreads,
     maxKnThreads,
     clientRetryUs: 50,
@@ -218,7 +221,7 @@ export async function runScenario(
     await sim.run({ ...limits, untilUs: sim.nowUs() + env.quietUs });
     await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => !cluster.monitor.busy);
     const finalOk = await finalReads(sim, cluster.client(), recorder, scenario, limits);
-    durableReads = await readIndex(sim, cluster, recorder, scenario, limits);
+    durableReads = await readIndex(sim, cluster, recorder, scenario, limits, options.mode);
     if (cluster.errors.length > 0) {
       const err = cluster.errors[0];
       failure = {
@@ -283,6 +286,7 @@ export async function runScenario(
     cluster.threadStats.reduce((n, t) => n + (t[stat] as number), 0);
   coverage.backpressureWaits = statSum(ThreadStat.backpressureWaits);
   coverage.leaseRefusals = statSum(ThreadStat.leaseRefusals);
+  coverage.keysCopied = statSum(ThreadStat.keysCopied);
   return {
     scenario,
     ok: failure === null,
@@ -572,6 +576,7 @@ async function readIndex(
   recorder: Recorder,
   scenario: Scenario,
   limits: { untilUs: number; maxEvents: number },
+  mode: RunOptions['mode'],
 ): Promise<number> {
   await sim.run({ ...limits, untilUs: sim.nowUs() + 1_000_000 }, () => cluster.dpm.allMerged);
   if (!cluster.dpm.allMerged) return 0;
@@ -580,8 +585,12 @@ async function readIndex(
   const reader = new IndexReader(fabric, dpm.region.geometry);
   const walker = new ChainWalker(fabric, dpm.region.geometry);
   const process = recorder.newProcess();
+  const tagged = new Uint8Array(partitionedKeyBytesMax);
   for (let k = 0; k < scenario.keys; k++) {
-    const key = Buffer.from(`k${k}`);
+    const plain = Buffer.from(`k${k}`);
+    // DINOMO-N mode: the key's owner holds it in its partition, under its tag.
+    const owner = cluster.slotMap[slotOfKey(plain)] as number;
+    const key = mode === 'dinomo-n' ? tagKey(owner, plain, tagged) : plain;
     let value = reader.lookup(key, hashKey(key))
       ? Buffer.from(reader.value).toString('latin1')
       : null;
@@ -617,6 +626,7 @@ function coverageOf(
     blocksCleaned: 0,
     backpressureWaits: 0,
     durableReads: 0,
+    keysCopied: 0,
   };
   for (const op of ops) {
     if (crashes.some((c) => op.call <= c.atNs && c.atNs <= op.ret)) {

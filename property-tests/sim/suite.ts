@@ -12,7 +12,7 @@ export interface SuiteOptions {
   sizes?: ScenarioSizes;
   mutants?: Mutants;
   /** Engine mode under test; default 'dinomo'. */
-  mode?: 'dinomo' | 'clover';
+  mode?: 'dinomo' | 'clover' | 'dinomo-n';
   budgetMsPerKey?: number;
   /** Shrink a failing scenario (slower); otherwise stop at the first failure. */
   shrink?: boolean;

@@ -285,6 +285,17 @@ export class DpmServer {
           this.control(msg.rank, msg.incarnation).createLinked(msg.rank, msg.entryOffset),
         );
         return;
+      case 'scan-partitions':
+        this.answer(ctx, msg.replyTo, () =>
+          this.control(msg.rank, msg.incarnation).scanPartitions(
+            msg.rank,
+            msg.slots,
+            msg.tableVersion,
+            msg.fromBucket,
+            msg.keysMax,
+          ),
+        );
+        return;
       case 'failover':
         this.answer(ctx, msg.replyTo, () => {
           this.checkRank(msg.rank);

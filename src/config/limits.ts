@@ -8,8 +8,14 @@ export const slotCount = 16384;
 
 /** Every log entry starts with this header; see src/dpm/log-entry.ts and docs/dpm-layout.md. */
 export const entryHeaderBytes = 32;
-/** The largest entry: header + biggest key + biggest value, rounded up to 8 bytes. */
-export const entryBytesMax = entryHeaderBytes + keyBytesMax + valueBytesMax;
+/**
+ * Bytes a DINOMO-N thread prefixes to every key it stores (its partition tag, src/dpm/partition-key.ts),
+ * so stored keys may be this much longer than clients' keys.
+ */
+export const keyPrefixBytesMax = 2;
+/** The largest entry: header + biggest stored key + biggest value, rounded up to 8 bytes. */
+export const entryBytesMax =
+  (entryHeaderBytes + keyBytesMax + keyPrefixBytesMax + valueBytesMax + 7) & ~7;
 /** Log block header size; entries start right after it. */
 export const blockHeaderBytes = 64;
 /** A block must hold the largest entry, so blocks are at least 2 MiB. */

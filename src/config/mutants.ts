@@ -21,6 +21,11 @@ export interface Mutants {
    * (paused, or cut off from the M-node only) keeps serving next to its successor.
    */
   noFencing?: boolean;
+  /**
+   * DINOMO-N mode (docs/baselines.md): a thread serves the slots it acquires without copying their
+   * keys from the previous owners' partitions into its own (the keys seem lost).
+   */
+  skipPartitionCopy?: boolean;
 }
 
 export type MutantName = keyof Mutants;
@@ -32,4 +37,5 @@ export const mutantNames: readonly MutantName[] = [
   'skipMergeOnHandoff',
   'noDacInvalidation',
   'noFencing',
+  'skipPartitionCopy',
 ];

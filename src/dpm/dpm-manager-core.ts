@@ -8,6 +8,8 @@ import { entryIsLinked, entryIsValid } from './log-entry.js';
 import type { MergeResult } from './merge.js';
 import type { Mutants } from '../config/mutants.js';
 import { currentIncarnation, fenceRank } from '../fabric/fence.js';
+import { partitionTagOf, slotOfTaggedKey } from './partition-key.js';
+import { slotCount } from '../config/limits.js';
 import { recoverChain, sealChain, type ChainRecovery } from './recovery.js';
 import { noFlush, type RegionFlush } from './region-flush.js';
 import { chainRecordOffset, fenceWordOffset, loadU32, loadU64, type Region } from './region.js';
@@ -28,6 +30,19 @@ export interface ManagerCoreOptions {
    */
   flush?: RegionFlush;
 }
+
+/** One page of a DINOMO-N partition scan (DpmManagerCore.scanPartitions). */
+export interface PartitionScanPage {
+  /** Stored keys (partition tag, then the client's key). */
+  keys: Uint8Array[];
+  /** The index table the page (and `nextBucket`) belongs to. */
+  tableVersion: number;
+  /** Where the next page starts, or -1 when the scan is complete. */
+  nextBucket: number;
+}
+
+/** Most keys one partition-scan page may ask for. */
+export const scanKeysMax = 4096;
 
 export interface AllocResult {
   blockOffset: number;
@@ -170,6 +185,56 @@ export class DpmManagerCore<T> {
     }
     const writer = new IndexWriter(this.region, this.flush);
     return writer.withLock(() => writer.createLinked(entryOffset));
+  }
+
+  /**
+   * DINOMO-N mode (docs/baselines.md): one page of the keys a thread acquiring `slots` must copy into
+   * its partition, i.e. every indexed key of those slots stored under another partition tag than
+   * `rank`. A page continues the scan at `fromBucket` when `tableVersion` is still the live table's;
+   * when the table grew meanwhile, the scan starts over from bucket 0 of the new table (the copier
+   * copies a key twice at worst, which is harmless: it copies the same value).
+   */
+  scanPartitions(
+    rank: number,
+    incarnation: number | undefined,
+    slots: readonly number[],
+    tableVersion: number,
+    fromBucket: number,
+    keysMax: number,
+  ): PartitionScanPage {
+    this.checkRank(rank);
+    if (incarnation !== undefined) this.checkNotFenced(rank, incarnation);
+    const wanted = new Uint8Array(slotCount);
+    if (!Array.isArray(slots) || slots.length > slotCount) {
+      throw new DinomoError('INVALID_OPTION', `a partition scan takes at most ${slotCount} slots`);
+    }
+    for (const slot of slots as readonly unknown[]) {
+      if (typeof slot !== 'number' || !Number.isInteger(slot) || slot < 0 || slot >= slotCount) {
+        throw new DinomoError(
+          'INVALID_OPTION',
+          `slot ${String(slot)} is not in 0..${slotCount - 1}`,
+        );
+      }
+      wanted[slot] = 1;
+    }
+    if (!Number.isInteger(keysMax) || keysMax < 1 || keysMax > scanKeysMax) {
+      throw new DinomoError('INVALID_OPTION', `keysMax must be in 1..${scanKeysMax}`);
+    }
+    if (!Number.isInteger(fromBucket) || fromBucket < 0) {
+      throw new DinomoError('INVALID_OPTION', 'fromBucket must be a non-negative integer');
+    }
+    const accept = (key: Uint8Array): boolean => {
+      const tag = partitionTagOf(key);
+      return tag >= 0 && tag !== rank && wanted[slotOfTaggedKey(key)] === 1;
+    };
+    const writer = new IndexWriter(this.region, this.flush);
+    return writer.withLock(() => {
+      const version = writer.tableVersion;
+      const start = version === tableVersion ? fromBucket : 0;
+      const keys: Uint8Array[] = [];
+      const nextBucket = writer.scanKeys(start, keysMax, accept, keys);
+      return { keys, tableVersion: version, nextBucket };
+    });
   }
 
   private linkedEntryProblem(rank: number, entryOffset: number): string | null {

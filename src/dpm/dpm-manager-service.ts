@@ -99,6 +99,18 @@ export class DpmManagerService {
         reply(token, { type: 'created', id: msg.id, entryOffset: created });
         return;
       }
+      if (msg.type === 'scan-partitions') {
+        const page = this.core.scanPartitions(
+          msg.rank,
+          msg.incarnation,
+          msg.slots,
+          msg.tableVersion,
+          msg.fromBucket,
+          msg.keysMax,
+        );
+        reply(token, { type: 'scanned', id: msg.id, ...page });
+        return;
+      }
       if (msg.type === 'failover') {
         if (this.pendingFailovers.length >= this.options.maxWaiters) {
           throw new DinomoError('OVERLOADED', 'too many failovers are pending');
@@ -319,6 +331,11 @@ function isKnMessage(msg: unknown): msg is KnToDpmMessage {
     m.type === 'reopen' ||
     (m.type === 'failover' && typeof m.incarnation === 'number') ||
     (m.type === 'wait-merged' && typeof m.lsn === 'number') ||
-    (m.type === 'create-linked' && typeof m.entryOffset === 'number')
+    (m.type === 'create-linked' && typeof m.entryOffset === 'number') ||
+    (m.type === 'scan-partitions' &&
+      Array.isArray(m.slots) &&
+      typeof m.tableVersion === 'number' &&
+      typeof m.fromBucket === 'number' &&
+      typeof m.keysMax === 'number')
   );
 }

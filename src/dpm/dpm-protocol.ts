@@ -1,6 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ErrorCode } from '../errors/index.js';
-import type { ManagerStats } from './dpm-manager-core.js';
+import type { ManagerStats, PartitionScanPage } from './dpm-manager-core.js';
 
 /**
  * Messages of the DPM manager worker. KN threads talk to it over a MessagePort each (handed over by
@@ -27,6 +27,20 @@ export type KnToDpmMessage =
       incarnation?: number;
     }
   /**
+   * DINOMO-N mode: one page of the keys in `slots` stored under any partition tag but `rank`'s,
+   * from bucket `fromBucket` of index table `tableVersion` on (docs/baselines.md, "DINOMO-N").
+   */
+  | {
+      type: 'scan-partitions';
+      id: number;
+      rank: number;
+      slots: number[];
+      tableVersion: number;
+      fromBucket: number;
+      keysMax: number;
+      incarnation?: number;
+    }
+  /**
    * From the M-node, not a KN thread: fence `rank`, cut torn tails off its chain, seal it, and answer
    * once it is merged through its last committed entry (DESIGN.md section 8, "KN failure").
    */
@@ -39,6 +53,7 @@ export type DpmToKnMessage =
   | { type: 'failed-over'; id: number; mergedLsn: number; incarnation: number }
   /** The key's indexed first version: the entry asked about, or the one created before it. */
   | { type: 'created'; id: number; entryOffset: number }
+  | ({ type: 'scanned'; id: number } & PartitionScanPage)
   | { type: 'error'; id: number; code: ErrorCode; message: string };
 
 /** Parent -> manager, on the worker port. */

@@ -1,5 +1,6 @@
 import type { ReplyTo } from '../actors/index.js';
 import type { FabricGrant } from '../fabric/grant.js';
+import type { PartitionScanPage } from './dpm-manager-core.js';
 import type { RegionGeometry } from './region.js';
 
 /** The name of the DPM server's actor, in the system at `dpmSystemLocation`. */
@@ -38,6 +39,16 @@ export type DpmServerMessage =
       incarnation: number;
       entryOffset: number;
       replyTo: ReplyTo<number>;
+    }
+  | {
+      type: 'scan-partitions';
+      rank: number;
+      incarnation: number;
+      slots: number[];
+      tableVersion: number;
+      fromBucket: number;
+      keysMax: number;
+      replyTo: ReplyTo<PartitionScanPage>;
     }
   | { type: 'failover'; rank: number; incarnation: number; replyTo: ReplyTo<number> }
   /** The incarnation a process taking over `rank` must use: the lowest one its fence allows. */

@@ -270,20 +270,55 @@ export class IndexWriter {
    */
   forEachIndexed(fn: (entryOffset: number) => void): void {
     assert(this.locked, 'forEachIndexed needs the index writer lock');
+    for (let i = 0; i < this.table.bucketCount; i++) this.forEachInBucket(i, fn);
+  }
+
+  /** The live table's version (it changes when the table grows); valid under the lock. */
+  get tableVersion(): number {
+    assert(this.locked, 'tableVersion needs the index writer lock');
+    return this.table.version;
+  }
+
+  /**
+   * DINOMO-N's partition copy (docs/baselines.md): appends to `out` a copy of every indexed key that
+   * `accept` takes, bucket by bucket (each with its overflow chain) from bucket `fromBucket`, and
+   * stops after the bucket in which `out` reached `keysMax`. Returns the next bucket to scan, or -1
+   * when the table was scanned to its end. Bucket numbers belong to one table version (tableVersion):
+   * a scan must start over when the table grew.
+   */
+  scanKeys(
+    fromBucket: number,
+    keysMax: number,
+    accept: (key: Uint8Array) => boolean,
+    out: Uint8Array[],
+  ): number {
+    assert(this.locked, 'scanKeys needs the index writer lock');
+    const { bytes, view } = this.region;
+    const collect = (entryOffset: number): void => {
+      const keyLen = view.getUint16(entryOffset + Entry.keyLen, true);
+      const key = bytes.subarray(entryOffset + Entry.key, entryOffset + Entry.key + keyLen);
+      if (accept(key)) out.push(key.slice());
+    };
+    for (let i = fromBucket; i < this.table.bucketCount; i++) {
+      this.forEachInBucket(i, collect);
+      if (out.length >= keysMax) return i + 1 < this.table.bucketCount ? i + 1 : -1;
+    }
+    return -1;
+  }
+
+  /** Calls `fn` with the entry offset of every slot of bucket `i` of the live table and its chain. */
+  private forEachInBucket(i: number, fn: (entryOffset: number) => void): void {
     const view = this.region.view;
-    const t = this.table;
-    for (let i = 0; i < t.bucketCount; i++) {
-      let bucket = t.bucketsOffset + i * IndexBucket.bytes;
-      for (let hops = 0; bucket !== 0; hops++) {
-        assert(hops <= this.chainHopsMax(), 'index bucket chains are acyclic');
-        for (let s = 0; s < IndexBucket.slotCount; s++) {
-          const at = bucket + IndexBucket.firstSlot + s * 8;
-          const lo = view.getUint32(at, true);
-          const hi = view.getUint32(at + 4, true);
-          if (hi !== 0 || lo !== 0) fn(slotEntryOffset(hi, lo));
-        }
-        bucket = getU64(view, bucket + IndexBucket.overflow);
+    let bucket = this.table.bucketsOffset + i * IndexBucket.bytes;
+    for (let hops = 0; bucket !== 0; hops++) {
+      assert(hops <= this.chainHopsMax(), 'index bucket chains are acyclic');
+      for (let s = 0; s < IndexBucket.slotCount; s++) {
+        const at = bucket + IndexBucket.firstSlot + s * 8;
+        const lo = view.getUint32(at, true);
+        const hi = view.getUint32(at + 4, true);
+        if (hi !== 0 || lo !== 0) fn(slotEntryOffset(hi, lo));
       }
+      bucket = getU64(view, bucket + IndexBucket.overflow);
     }
   }
 

@@ -1,4 +1,5 @@
 import { actorAddress, systemAddress, type ActorRef, type Asker } from '../actors/index.js';
+import type { PartitionScanPage } from '../dpm/dpm-manager-core.js';
 import type { FabricGrant } from '../fabric/grant.js';
 import {
   dpmActorName,
@@ -55,6 +56,29 @@ export class ActorDpmControl implements DpmControl {
       entryOffset,
       replyTo,
     }));
+  }
+
+  scanPartitions(
+    rank: number,
+    slots: readonly number[],
+    tableVersion: number,
+    fromBucket: number,
+    keysMax: number,
+  ): Promise<PartitionScanPage> {
+    return this.system.ask<DpmServerMessage, PartitionScanPage>(
+      this.dpm,
+      (replyTo) => ({
+        type: 'scan-partitions',
+        rank,
+        incarnation: this.incarnation,
+        slots: [...slots],
+        tableVersion,
+        fromBucket,
+        keysMax,
+        replyTo,
+      }),
+      this.timeoutMs,
+    );
   }
 
   /** The fabric grant of this thread's rank and incarnation. */

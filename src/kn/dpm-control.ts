@@ -1,3 +1,5 @@
+import type { PartitionScanPage } from '../dpm/dpm-manager-core.js';
+
 /**
  * What a KN thread asks of the DPM manager (two-sided control requests, not one-sided data access):
  * a new log block linked at the tail of its chain, and a wait until the merge passed an LSN.
@@ -17,4 +19,16 @@ export interface DpmControl {
    * unless the key has one; resolves to the indexed first version's offset (docs/baselines.md).
    */
   createLinked(rank: number, entryOffset: number): Promise<number>;
+  /**
+   * DINOMO-N mode: one page of the keys of `slots` stored in other threads' partitions, which a
+   * thread acquiring those slots copies into its own (docs/baselines.md). Start with table version
+   * and bucket 0; continue with the page's `tableVersion` and `nextBucket` until it is -1.
+   */
+  scanPartitions(
+    rank: number,
+    slots: readonly number[],
+    tableVersion: number,
+    fromBucket: number,
+    keysMax: number,
+  ): Promise<PartitionScanPage>;
 }

@@ -9,6 +9,8 @@ import {
   entrySpan,
   entrySpanAt,
 } from '../dpm/log-entry.js';
+import type { PartitionScanPage } from '../dpm/dpm-manager-core.js';
+import { partitionedKeyBytesMax, slotOfTaggedKey, tagKey } from '../dpm/partition-key.js';
 import { DinomoError, isDinomoError, toWireError, type ErrorCode } from '../errors/index.js';
 import type { Fabric } from '../fabric/index.js';
 import { slotOfKey } from '../routing/index.js';
@@ -19,6 +21,7 @@ import type { ChainWalker } from './clover-chain.js';
 import { DacHit, type Dac, type DacShortcut } from './dac.js';
 import type { DpmControl } from './dpm-control.js';
 import { LogWriter } from './log-writer.js';
+import { PartitionCopier, copyPageKeys, type PartitionCopyHost } from './partition-copy.js';
 import {
   RecentWrites,
   entryKey,
@@ -194,6 +197,9 @@ export class KnThread {
   private retiredReason: string | null = null;
   /** Clover mode's chain walker, or null in DINOMO mode. */
   private readonly clover: ChainWalker | null;
+  /** DINOMO-N mode: the copier of acquired slots, and the buffer for keys under this thread's tag. */
+  private readonly copier: PartitionCopier | null;
+  private readonly taggedKey = new Uint8Array(partitionedKeyBytesMax);
 
   constructor(deps: KnThreadDeps, options: KnThreadOptions) {
     this.deps = deps;
@@ -202,6 +208,7 @@ export class KnThread {
     this.leaseUntilUs = options.leaseUntilUs ?? Number.POSITIVE_INFINITY;
     this.clover = options.mode === 'clover' ? (deps.chain ?? null) : null;
     assert(options.mode !== 'clover' || this.clover !== null, 'clover mode needs a chain walker');
+    this.copier = options.mode === 'dinomo-n' ? new PartitionCopier(this.copyHost()) : null;
     this.log = new LogWriter(deps.fabric, deps.dpm, {
       rank: options.rank,
       blockBytes: options.blockBytes,
@@ -356,12 +363,13 @@ export class KnThread {
             `KN thread ${this.options.rank} has no valid lease right now`,
           );
         } else if (r.op === WireOp.get) {
-          this.get(r.requestId, r.key);
+          this.get(r.requestId, this.stored(r.key));
         } else if (r.op === WireOp.put) {
-          await this.write(r.requestId, EntryOp.put, r.key, r.value, hashKey(r.key));
+          const key = this.stored(r.key);
+          await this.write(r.requestId, EntryOp.put, key, r.value, hashKey(key));
         } else {
           assert(r.op === WireOp.delete, 'known request op');
-          await this.remove(r.requestId, r.key);
+          await this.remove(r.requestId, this.stored(r.key));
         }
       } catch (err) {
         this.fail(r.requestId, err);
@@ -369,11 +377,25 @@ export class KnThread {
     }
   }
 
-  /** Whether this thread takes request `op` on `key` now (puts are taken while a slot settles). */
+  /**
+   * Whether this thread takes request `op` on `key` now. Puts are taken while a slot settles, except
+   * in DINOMO-N mode, where the slot's keys are being copied in (a copy would overwrite them).
+   */
   private serves(key: Uint8Array, op: number): boolean {
     if (this.clover !== null) return true;
     const state = this.deps.ownedSlots[slotOfKey(key)];
-    return state === SlotState.owned || (state === SlotState.settling && op === WireOp.put);
+    if (state === SlotState.owned) return true;
+    return state === SlotState.settling && op === WireOp.put && this.copier === null;
+  }
+
+  /** The key as this thread stores it: in DINOMO-N mode, under its partition tag (a reused view). */
+  private stored(key: Uint8Array): Uint8Array {
+    return this.copier === null ? key : tagKey(this.options.rank, key, this.taggedKey);
+  }
+
+  /** The slot of a key as stored (DAC, records of own writes). */
+  private slotOfStored(key: Uint8Array): number {
+    return this.copier === null ? slotOfKey(key) : slotOfTaggedKey(key);
   }
 
   private refuseSlot(requestId: number, slot: number): void {
@@ -389,7 +411,9 @@ export class KnThread {
       this.out.addError(
         requestId,
         'TRYAGAIN',
-        `slot ${slot} just moved to KN thread ${rank}, which serves its reads once the previous owner's log is merged`,
+        this.copier === null
+          ? `slot ${slot} just moved to KN thread ${rank}, which serves its reads once the previous owner's log is merged`
+          : `slot ${slot} just moved to KN thread ${rank}, which serves it once its keys are copied into its partition`,
       );
     } else {
       this.out.addError(requestId, 'MOVED', `slot ${slot} is not owned by KN thread ${rank}`);
@@ -415,7 +439,7 @@ export class KnThread {
       this.commitNow();
       this.flush();
       if (this.connectionLost) await this.recover();
-      const inSlots = (key: Uint8Array): boolean => moving[slotOfKey(key)] === 1;
+      const inSlots = (key: Uint8Array): boolean => moving[this.slotOfStored(key)] === 1;
       if (this.options.mutants?.noDacInvalidation !== true) this.deps.dac.removeWhere(inSlots);
       this.recent.dropWhere(inSlots);
       for (const slot of slots) owned[slot] = SlotState.notOwned;
@@ -448,7 +472,12 @@ export class KnThread {
     epoch: number,
     waitFor: readonly MergeFence[],
   ): Promise<void> {
-    const settle = waitFor.length > 0 && this.options.mutants?.skipMergeOnHandoff !== true;
+    // DINOMO-N copies every acquired slot's keys, also after a failover, whose fences were merged
+    // before the acquire and so come without any.
+    const settle =
+      this.copier !== null ||
+      (waitFor.length > 0 && this.options.mutants?.skipMergeOnHandoff !== true);
+    const settling: number[] = [];
     await this.runControl(() => {
       if (this.retiredReason !== null) {
         return Promise.reject(new DinomoError('FENCED', `KN thread ${this.options.rank} retired`));
@@ -459,31 +488,75 @@ export class KnThread {
       for (const slot of slots) {
         if (owned[slot] !== SlotState.owned) {
           owned[slot] = settle ? SlotState.settling : SlotState.owned;
+          if (settle) settling.push(slot);
         }
       }
       return Promise.resolve();
     });
     if (!settle) return;
     for (const fence of waitFor) await this.waitMergedRetrying(fence);
+    const copy = settling.length > 0 && this.options.mutants?.skipPartitionCopy !== true;
+    if (this.copier !== null && copy) await this.copier.copyIn(settling);
     const owned = this.deps.ownedSlots;
     for (const slot of slots) if (owned[slot] === SlotState.settling) owned[slot] = SlotState.owned;
   }
 
   /** Waits until the DPM merged chain `fence.rank` through `fence.lsn`, across DPM restarts. */
   private async waitMergedRetrying(fence: MergeFence): Promise<void> {
+    await this.retrying(() => this.deps.dpm.waitMerged(fence.rank, fence.lsn));
+  }
+
+  /** Runs `attempt` until it succeeds or fails for good (not UNAVAILABLE or TIMEOUT). */
+  private async retrying<T>(attempt: () => Promise<T>): Promise<T> {
     const retryUs = this.options.reconnectRetryUs ?? defaultReconnectRetryUs;
     for (;;) {
       if (this.retiredReason !== null) {
         throw new DinomoError('FENCED', `KN thread ${this.options.rank} retired`);
       }
       try {
-        await this.deps.dpm.waitMerged(fence.rank, fence.lsn);
-        return;
+        return await attempt();
       } catch (err) {
         if (!isTransient(err)) throw err;
         await this.sleepUs(retryUs);
       }
     }
+  }
+
+  /** What the DINOMO-N partition copier uses of this thread (partition-copy.ts). */
+  private copyHost(): PartitionCopyHost {
+    const { deps, options } = this;
+    const copied = (): void => {
+      this.commitNow();
+      this.flush();
+      if (this.connectionLost) {
+        throw new DinomoError('UNAVAILABLE', 'a batch of copied keys failed to commit');
+      }
+    };
+    return {
+      rank: options.rank,
+      settling: (slot) => deps.ownedSlots[slot] === SlotState.settling,
+      lookup: (key, hash) => deps.index.lookup(key, hash),
+      get value() {
+        return deps.index.value;
+      },
+      stage: (op, key, value, hash) => this.write(-1, op, key, value, hash, true),
+      commit: copied,
+      scan: (slots, tableVersion, fromBucket): Promise<PartitionScanPage> =>
+        this.retrying(() =>
+          deps.dpm.scanPartitions(options.rank, slots, tableVersion, fromBucket, copyPageKeys),
+        ),
+      control: (step) =>
+        this.retrying(async () => {
+          try {
+            await this.runControl(step);
+          } catch (err) {
+            // A fabric failure in the middle of a page: reconnect before the page is tried again.
+            if (isTransient(err) && !this.connectionLost) this.loseConnection();
+            throw err;
+          }
+        }),
+      copied: (keys) => bump(deps.stats, ThreadStat.keysCopied, keys),
+    };
   }
 
   private sleepUs(us: number): Promise<void> {
@@ -683,8 +756,9 @@ export class KnThread {
     key: Uint8Array,
     value: Uint8Array | null,
     hash: number,
+    internal = false,
   ): Promise<void> {
-    if (op === EntryOp.put) bump(this.deps.stats, ThreadStat.puts);
+    if (op === EntryOp.put && !internal) bump(this.deps.stats, ThreadStat.puts);
     const flags = this.clover === null ? 0 : EntryFlag.linked;
     const size = entrySpan(key.length, value === null ? 0 : value.length, flags);
     if (!this.log.fits(size)) {
@@ -716,10 +790,11 @@ export class KnThread {
     p.op = op;
     p.hash = hash;
     p.at = at;
-    p.acked = this.options.mutants?.ackBeforeCommit === true;
+    // A write no client waits for (DINOMO-N's partition copy) counts as answered already.
+    p.acked = internal || this.options.mutants?.ackBeforeCommit === true;
     // The ackBeforeCommit mutant answers here, before the batch is written: an acknowledged write
     // that a crash can lose, and that reads cannot see until the commit.
-    if (p.acked) this.out.addResponse(requestId, WireStatus.ok, null);
+    if (p.acked && !internal) this.out.addResponse(requestId, WireStatus.ok, null);
     this.pending.push(p);
     if (this.log.stagedBytes >= this.options.groupCommitBytes) this.commitNow();
     else if (this.commitTimer === null) {

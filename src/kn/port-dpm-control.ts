@@ -1,5 +1,6 @@
 import { DinomoError, fromWireError, type WireError } from '../errors/index.js';
 import type { Clock, TimerHandle } from '../time/index.js';
+import type { PartitionScanPage } from '../dpm/dpm-manager-core.js';
 import type { DpmControl } from './dpm-control.js';
 
 export type ManagerReply =
@@ -7,6 +8,7 @@ export type ManagerReply =
   | { type: 'merged'; id: number; mergedLsn: number }
   | { type: 'failed-over'; id: number; mergedLsn: number; incarnation: number }
   | { type: 'created'; id: number; entryOffset: number }
+  | ({ type: 'scanned'; id: number } & PartitionScanPage)
   | ({ type: 'error'; id: number } & WireError);
 
 /** The part of a MessagePort this class uses, so the simulator can hand it a simulated channel. */
@@ -16,8 +18,10 @@ export interface ControlPort {
   close(): void;
 }
 
+type AnswerReply = Exclude<ManagerReply, { type: 'error' }>;
+
 interface Waiter {
-  resolve: (value: number) => void;
+  resolve: (reply: AnswerReply) => void;
   reject: (err: DinomoError) => void;
   timer: TimerHandle;
 }
@@ -48,21 +52,49 @@ export class PortDpmControl implements DpmControl {
 
   allocBlock(rank: number): Promise<number> {
     const incarnation = this.incarnation;
-    return this.request((id) => ({ type: 'alloc', id, rank, incarnation }));
+    return this.requestNumber((id) => ({ type: 'alloc', id, rank, incarnation }));
   }
 
   reopenChain(rank: number): Promise<number> {
     const incarnation = this.incarnation;
-    return this.request((id) => ({ type: 'reopen', id, rank, incarnation }));
+    return this.requestNumber((id) => ({ type: 'reopen', id, rank, incarnation }));
   }
 
   waitMerged(rank: number, lsn: number): Promise<number> {
-    return this.request((id) => ({ type: 'wait-merged', id, rank, lsn }));
+    return this.requestNumber((id) => ({ type: 'wait-merged', id, rank, lsn }));
   }
 
   createLinked(rank: number, entryOffset: number): Promise<number> {
     const incarnation = this.incarnation;
-    return this.request((id) => ({ type: 'create-linked', id, rank, entryOffset, incarnation }));
+    return this.requestNumber((id) => ({
+      type: 'create-linked',
+      id,
+      rank,
+      entryOffset,
+      incarnation,
+    }));
+  }
+
+  async scanPartitions(
+    rank: number,
+    slots: readonly number[],
+    tableVersion: number,
+    fromBucket: number,
+    keysMax: number,
+  ): Promise<PartitionScanPage> {
+    const incarnation = this.incarnation;
+    const reply = await this.request((id) => ({
+      type: 'scan-partitions',
+      id,
+      rank,
+      slots: [...slots],
+      tableVersion,
+      fromBucket,
+      keysMax,
+      incarnation,
+    }));
+    if (reply.type !== 'scanned') throw unexpected(reply);
+    return { keys: reply.keys, tableVersion: reply.tableVersion, nextBucket: reply.nextBucket };
   }
 
   /**
@@ -70,7 +102,7 @@ export class PortDpmControl implements DpmControl {
    * through its commit offsets (to the merged LSN). See the `failover` DPM request.
    */
   failover(rank: number, incarnation: number): Promise<number> {
-    return this.request((id) => ({ type: 'failover', id, rank, incarnation }));
+    return this.requestNumber((id) => ({ type: 'failover', id, rank, incarnation }));
   }
 
   close(): void {
@@ -82,14 +114,18 @@ export class PortDpmControl implements DpmControl {
     this.port.close();
   }
 
-  private request(make: (id: number) => object): Promise<number> {
+  private async requestNumber(make: (id: number) => object): Promise<number> {
+    return replyValue(await this.request(make));
+  }
+
+  private request(make: (id: number) => object): Promise<AnswerReply> {
     if (this.waiters.size >= PortDpmControl.outstandingMax) {
       return Promise.reject(
         new DinomoError('OVERLOADED', 'too many outstanding DPM manager requests'),
       );
     }
     const id = this.nextId++;
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<AnswerReply>((resolve, reject) => {
       const timer = this.clock.setTimer(this.timeoutUs, () => {
         this.waiters.delete(id);
         reject(new DinomoError('TIMEOUT', 'the DPM manager did not answer in time'));
@@ -105,12 +141,17 @@ export class PortDpmControl implements DpmControl {
     this.waiters.delete(reply.id);
     waiter.timer.cancel();
     if (reply.type === 'error') waiter.reject(fromWireError(reply));
-    else waiter.resolve(replyValue(reply));
+    else waiter.resolve(reply);
   }
 }
 
-function replyValue(reply: Exclude<ManagerReply, { type: 'error' }>): number {
+function replyValue(reply: AnswerReply): number {
   if (reply.type === 'alloc-ok') return reply.blockOffset;
   if (reply.type === 'created') return reply.entryOffset;
+  if (reply.type === 'scanned') throw unexpected(reply);
   return reply.mergedLsn;
+}
+
+function unexpected(reply: AnswerReply): DinomoError {
+  return new DinomoError('INTERNAL', `the DPM manager answered with an unexpected '${reply.type}'`);
 }

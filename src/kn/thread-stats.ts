@@ -36,6 +36,8 @@ export const ThreadStat = {
   persists: 26,
   /** Persists that flushed the thread's writes to the region's file (`durability: 'sync'`). */
   flushes: 27,
+  /** DINOMO-N mode: keys copied into this thread's partition when it acquired slots. */
+  keysCopied: 28,
 } as const;
 
 export type ThreadStatName = keyof typeof ThreadStat;

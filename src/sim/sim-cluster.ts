@@ -20,7 +20,7 @@ import { SimNetwork, type NetworkOptions } from './sim-network.js';
 
 export interface SimClusterOptions {
   /** Engine mode (docs/baselines.md); default 'dinomo'. */
-  mode?: 'dinomo' | 'clover';
+  mode?: 'dinomo' | 'clover' | 'dinomo-n';
   /** KN threads at start (one chain each). */
   knThreads: number;
   /** Most KN threads ever (chains are formatted for them; addKn adds up to this many). */
@@ -409,7 +409,7 @@ export class SimCluster {
         ringDoorbell: () => dpm.ring(),
       },
       {
-        mode: clover ? 'clover' : 'dinomo',
+        mode: options.mode ?? 'dinomo',
         rank,
         epoch: 1,
         blockBytes: options.dpm.blockBytes,

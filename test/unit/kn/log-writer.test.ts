@@ -38,6 +38,10 @@ class FakeDpm implements DpmControl {
   createLinked(): Promise<number> {
     return Promise.reject(new Error('the log writer never creates keys'));
   }
+
+  scanPartitions(): Promise<never> {
+    return Promise.reject(new Error('the log writer never scans partitions'));
+  }
 }
 
 function setup(recentBlocks = 1) {
