@@ -246,8 +246,14 @@ export class DpmManagerCore<T> {
       entryOffset < g.blocksOffset + g.blockCount * g.blockBytes;
     if (!inBlocks) return 'not an entry offset in the log blocks';
     const block = entryOffset - ((entryOffset - g.blocksOffset) % g.blockBytes);
+    const state = loadU32(this.region, block + Block.state);
+    // The merge may have passed a sealed block and retired it from the chain before the create of
+    // one of its entries arrives; merging a linked entry pins its block, so such a block is still
+    // this chain's and is never freed or reused.
+    const retiredPinned =
+      state === BlockState.merged && loadU32(this.region, block + Block.pinned) !== 0;
     if (
-      loadU32(this.region, block + Block.state) !== BlockState.chain ||
+      (state !== BlockState.chain && !retiredPinned) ||
       loadU32(this.region, block + Block.chainRank) !== rank
     ) {
       return `its block is not in chain ${rank}`;

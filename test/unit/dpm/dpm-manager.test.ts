@@ -4,10 +4,10 @@ import { isDinomoError } from '../../../src/errors/index.js';
 import { DpmManagerCore } from '../../../src/dpm/dpm-manager-core.js';
 import { DpmManagerService } from '../../../src/dpm/dpm-manager-service.js';
 import type { DpmToKnMessage } from '../../../src/dpm/dpm-protocol.js';
-import { Block, lsnOf } from '../../../src/dpm/layout.js';
+import { Block, BlockState, lsnOf } from '../../../src/dpm/layout.js';
 import { Entry, EntryFlag, EntryOp } from '../../../src/dpm/log-entry.js';
 import { mergeChain, type MergeResult } from '../../../src/dpm/merge.js';
-import type { Region } from '../../../src/dpm/region.js';
+import { loadU32, type Region } from '../../../src/dpm/region.js';
 import { FakeKn, makeRegion } from './dpm-test-kit.js';
 
 function codeOf(fn: () => unknown): string {
@@ -77,6 +77,34 @@ describe('DpmManagerCore', () => {
     expect(codeOf(() => core.createLinked(1, undefined, first + 8))).toBe('INVALID_OPTION');
     expect(codeOf(() => core.createLinked(1, undefined, 3))).toBe('INVALID_OPTION');
     expect(codeOf(() => core.createLinked(7, undefined, first))).toBe('INVALID_OPTION');
+  });
+
+  it('creates a clover key from a block the merge already retired from the chain', () => {
+    // The create request of a write can arrive after the merge passed its sealed block: merging a
+    // linked entry pins its block, so the block is still the chain's and is never reused.
+    const region = makeRegion({ chains: 2, blocks: 4 });
+    const core = new DpmManagerCore<string>(region, { maxWaiters: 10 });
+    const kn = new FakeKn(region, (rank) => core.alloc(rank).blockOffset, 1);
+    const first = kn.append(
+      EntryOp.put,
+      'k',
+      new TextEncoder().encode('v'),
+      1,
+      1,
+      EntryFlag.linked,
+    );
+    kn.commit();
+    kn.seal();
+    (kn as unknown as { nextBlock(): void }).nextBlock();
+    kn.put('other', 'v', 1, 2);
+    kn.commit();
+    while (mergeChain(region, 1, 100).applied > 0);
+    const g = region.geometry;
+    const block = first - ((first - g.blocksOffset) % g.blockBytes);
+    expect(loadU32(region, block + Block.state)).toBe(BlockState.merged);
+    expect(loadU32(region, block + Block.pinned)).toBe(1);
+    expect(core.createLinked(1, undefined, first)).toBe(first);
+    expect(codeOf(() => core.createLinked(0, undefined, first))).toBe('INVALID_OPTION');
   });
 
   it('returns the new block generation and sequence from alloc', () => {
