@@ -18,6 +18,6 @@ export {
   type ThreadStats,
 } from './cluster/index.js';
 export { connect, type ClusterClient, type ConnectOptions, type KvClient } from './client/index.js';
-export type { ClusterOptions } from './config/index.js';
+export type { ClusterMode, ClusterOptions } from './config/index.js';
 export { keyBytesMax, valueBytesMax, slotCount } from './config/index.js';
 export { DinomoError, isDinomoError, ErrorCodes, type ErrorCode } from './errors/index.js';

@@ -210,7 +210,10 @@ export class Cluster {
     );
   }
 
-  /** Starts an embedded cluster. Bad options throw INVALID_OPTION (or NOT_SUPPORTED) and start nothing. */
+  /**
+   * Starts an embedded cluster in `options.mode` (docs/baselines.md). Bad options throw
+   * INVALID_OPTION and start nothing.
+   */
   static async start(options?: ClusterOptions): Promise<Cluster> {
     const cluster = new Cluster(fillOptions(options), systemClock, options?.dataDir);
     try {
@@ -229,11 +232,15 @@ export class Cluster {
    * for up to requestTimeoutMs, and a get that got no answer.
    */
   client(): KvClient {
+    // In clover mode any KN thread serves any key, so requests go round-robin over the live ranks
+    // (the array is updated in place as KNs join, leave and fail) instead of to a slot's owner.
     return new EmbeddedClient(
       this.channels,
       this.slotMap,
       { clock: this.clock, delayUs: 500, retryForUs: this.options.requestTimeoutMs * 1000 },
-      { feedback: this.feedback },
+      this.options.mode === 'clover'
+        ? { feedback: this.feedback, spreadOver: () => this.liveRanks }
+        : { feedback: this.feedback },
     );
   }
 

@@ -4,6 +4,7 @@ import type { KnThreadSettings } from '../kn/index.js';
 /** How every KN thread of a cluster runs, from the cluster's options. */
 export function knThreadSettings(o: FilledOptions): KnThreadSettings {
   return {
+    mode: o.mode,
     cacheBytes: o.cacheBytesPerThread,
     blockBytes: o.blockBytes,
     recentBlocks: o.recentBlocks,

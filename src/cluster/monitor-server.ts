@@ -136,6 +136,17 @@ export class MonitorServer {
    */
   static async start(options: MonitorServerOptions): Promise<MonitorServer> {
     const o = options.options;
+    if (o.mode !== 'dinomo') {
+      // Clover mode needs remote clients to spread requests over every KN thread, which the RN's
+      // routing table cannot tell them yet, and DINOMO-N is built and tested against the embedded
+      // cluster's DPM manager first. Refusing before anything starts beats running an engine that
+      // only looks like the baseline.
+      throw new DinomoError(
+        'NOT_SUPPORTED',
+        `mode '${o.mode}' runs only in the embedded cluster (Cluster.start({ mode: '${o.mode}' }) ` +
+          `or dinomo bench --mode ${o.mode}); the multi-process cluster runs mode 'dinomo'`,
+      );
+    }
     const clock = options.clock ?? systemClock;
     const actors = ActorSystem.start({ ...monitorSystemLocation, clock });
     const dpmLink = new TcpLink(actors, {

@@ -4,6 +4,8 @@ export {
   fillOptions,
   defaultOptions,
   rankCountMax,
+  clusterModes,
+  type ClusterMode,
   type ClusterOptions,
   type FilledOptions,
 } from './options.js';

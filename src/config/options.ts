@@ -4,6 +4,12 @@ import { blockBytesLimit, blockBytesMin, regionBytesMax } from './limits.js';
 
 const MiB = 1024 * 1024;
 
+/** The engine modes a cluster can run (docs/baselines.md). */
+export type ClusterMode = 'dinomo' | 'clover' | 'dinomo-n';
+
+/** Every mode, in the order messages list them. */
+export const clusterModes: readonly ClusterMode[] = ['dinomo', 'clover', 'dinomo-n'];
+
 /** Options of `Cluster.start`. Every field is optional; `fillOptions` supplies the defaults. */
 export interface ClusterOptions {
   /** KN count (embedded: groups of worker threads). Default 1. */
@@ -64,8 +70,13 @@ export interface ClusterOptions {
    * (docs/architecture.md, "Durability"). 'sync' needs a dataDir.
    */
   durability?: 'async' | 'sync';
-  /** Engine mode: 'dinomo' (default); the baselines 'clover' and 'dinomo-n' are not available yet. */
-  mode?: 'dinomo' | 'clover' | 'dinomo-n';
+  /**
+   * Engine mode (docs/baselines.md): 'dinomo' (default); the baselines 'clover' (shared
+   * everything: any KN thread serves any key, caches only shortcuts, links versions by CAS) and
+   * 'dinomo-n' (shared nothing: a private index partition per KN thread). The embedded cluster
+   * runs all three; the multi-process cluster only 'dinomo'.
+   */
+  mode?: ClusterMode;
 }
 
 export type FilledOptions = Required<Omit<ClusterOptions, 'dataDir'>>;
@@ -151,10 +162,11 @@ export function fillOptions(options: ClusterOptions = {}): FilledOptions {
     );
   }
   if (options.maxKns === undefined) o.maxKns = defaultMaxKns(o);
-  if (o.mode !== 'dinomo') {
+  if (!clusterModes.includes(o.mode)) {
     throw new DinomoError(
-      'NOT_SUPPORTED',
-      `mode "${String(o.mode)}" is not available yet; use 'dinomo'`,
+      'INVALID_OPTION',
+      `options.mode must be one of ${clusterModes.map((m) => `'${m}'`).join(', ')}, ` +
+        `got ${JSON.stringify(o.mode)}`,
     );
   }
   integerIn('kns', o.kns, 1, 64);

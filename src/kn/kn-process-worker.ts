@@ -24,11 +24,16 @@ import { systemClock } from '../time/index.js';
 import { assert } from '../util/assert.js';
 import { ActorDpmControl } from './actor-dpm-control.js';
 import { ClientMux } from './client-mux.js';
-import { Dac } from './dac.js';
 import { KnDataServer } from './kn-data-server.js';
 import { knProcessThreadLocation, monitorActorName, type MonitorMessage } from './kn-control.js';
 import { KnThread } from './kn-thread.js';
-import { keepLease, knThreadOptions, readOwnership, spawnKnControl } from './kn-thread-runtime.js';
+import {
+  keepLease,
+  knThreadOptions,
+  modeDeps,
+  readOwnership,
+  spawnKnControl,
+} from './kn-thread-runtime.js';
 import type { KnThreadSettings } from './kn-worker-data.js';
 import { threadStatsView } from './thread-stats.js';
 
@@ -81,7 +86,7 @@ async function main(): Promise<void> {
       fabric,
       dpm,
       clock,
-      dac: new Dac({ capacityBytes: settings.cacheBytes }),
+      ...modeDeps(settings, fabric, geometry),
       index: new IndexReader(fabric, geometry),
       stats: threadStatsView(data.statsBuffer, data.index),
       ownedSlots,

@@ -6,10 +6,13 @@
  */
 import type { ActorRef, ActorSystem, Asker } from '../actors/index.js';
 import { Metadata } from '../dpm/layout.js';
+import type { RegionGeometry } from '../dpm/region.js';
 import type { Fabric } from '../fabric/index.js';
 import type { Clock, TimerHandle } from '../time/index.js';
+import { ChainWalker } from './clover-chain.js';
+import { Dac } from './dac.js';
 import { knControlActorName, type KnControlMessage, type MonitorMessage } from './kn-control.js';
-import type { KnThread, KnThreadOptions } from './kn-thread.js';
+import type { KnThread, KnThreadDeps, KnThreadOptions } from './kn-thread.js';
 import type { KnThreadSettings } from './kn-worker-data.js';
 
 const slotCount = 16384;
@@ -125,6 +128,7 @@ export function knThreadOptions(
   epoch: number,
 ): KnThreadOptions {
   return {
+    mode: settings.mode,
     rank,
     epoch,
     blockBytes: settings.blockBytes,
@@ -135,4 +139,20 @@ export function knThreadOptions(
     // The first heartbeat goes out before the thread reports ready.
     leaseUntilUs: 0,
   };
+}
+
+/**
+ * The deps of a KN thread that depend on the engine mode (docs/baselines.md), as the simulator
+ * builds them: a clover-mode thread caches only shortcuts, since another KN may have written a
+ * newer version at any time, and reads and links versions through a chain walker. DINOMO and
+ * DINOMO-N threads use the adaptive DAC and no walker.
+ */
+export function modeDeps(
+  settings: KnThreadSettings,
+  fabric: Fabric,
+  geometry: RegionGeometry,
+): Pick<KnThreadDeps, 'dac' | 'chain'> {
+  const clover = settings.mode === 'clover';
+  const dac = new Dac({ capacityBytes: settings.cacheBytes, shortcutsOnly: clover });
+  return clover ? { dac, chain: new ChainWalker(fabric, geometry) } : { dac };
 }

@@ -3,6 +3,11 @@
  * its options, and the monitor hands it to every KN process that joins.
  */
 export interface KnThreadSettings {
+  /**
+   * Engine mode (docs/baselines.md). 'clover' makes the worker give the thread a chain walker and a
+   * shortcuts-only DAC; 'dinomo-n' only reaches KnThread, which keeps a private index partition.
+   */
+  mode: 'dinomo' | 'clover' | 'dinomo-n';
   cacheBytes: number;
   blockBytes: number;
   recentBlocks: number;

@@ -16,7 +16,6 @@ import { fileRangeFlush } from '../dpm/region-flush.js';
 import { LocalFabric, currentIncarnation } from '../fabric/index.js';
 import { systemClock } from '../time/index.js';
 import { assert } from '../util/assert.js';
-import { Dac } from './dac.js';
 import { KnThread } from './kn-thread.js';
 import {
   embeddedLocation,
@@ -24,7 +23,13 @@ import {
   monitorActorName,
   type MonitorMessage,
 } from './kn-control.js';
-import { keepLease, knThreadOptions, readOwnership, spawnKnControl } from './kn-thread-runtime.js';
+import {
+  keepLease,
+  knThreadOptions,
+  modeDeps,
+  readOwnership,
+  spawnKnControl,
+} from './kn-thread-runtime.js';
 import type { KnWorkerData } from './kn-worker-data.js';
 import { PortDpmControl } from './port-dpm-control.js';
 import { postBatch } from './post-batch.js';
@@ -61,7 +66,7 @@ async function main(): Promise<void> {
       fabric,
       dpm,
       clock: systemClock,
-      dac: new Dac({ capacityBytes: data.cacheBytes }),
+      ...modeDeps(data, fabric, region.geometry),
       index: new IndexReader(fabric, region.geometry),
       stats: threadStatsView(data.statsBuffer, data.rank),
       ownedSlots,

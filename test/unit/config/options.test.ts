@@ -49,7 +49,15 @@ describe('options', () => {
     );
   });
 
-  it('says NOT_SUPPORTED for features that are not built yet', () => {
-    expect(codeOf(() => fillOptions({ mode: 'clover' }))).toBe('NOT_SUPPORTED');
+  it('takes the three engine modes and refuses any other with INVALID_OPTION', () => {
+    expect(fillOptions().mode).toBe('dinomo');
+    for (const mode of ['dinomo', 'clover', 'dinomo-n'] as const) {
+      expect(fillOptions({ mode }).mode).toBe(mode);
+    }
+    expect(codeOf(() => fillOptions({ mode: 'foo' } as never))).toBe('INVALID_OPTION');
+    expect(() => fillOptions({ mode: 'foo' } as never)).toThrow(
+      /options\.mode must be one of 'dinomo', 'clover', 'dinomo-n', got "foo"/,
+    );
+    expect(codeOf(() => fillOptions({ mode: 7 } as never))).toBe('INVALID_OPTION');
   });
 });
