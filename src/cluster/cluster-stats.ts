@@ -49,6 +49,8 @@ export interface ThreadStats {
   /** Fabric persists (one per group commit) and those that flushed to the region's file. */
   persists: number;
   flushes: number;
+  /** DINOMO-N mode: keys copied into this thread's partition when it acquired slots. */
+  keysCopied: number;
 }
 
 function threadStats(view: Float64Array, rank: number): ThreadStats {
@@ -70,6 +72,7 @@ function threadStats(view: Float64Array, rank: number): ThreadStats {
     backpressureWaits: s(ThreadStat.backpressureWaits),
     persists: s(ThreadStat.persists),
     flushes: s(ThreadStat.flushes),
+    keysCopied: s(ThreadStat.keysCopied),
   };
 }
 

@@ -145,7 +145,7 @@ describe('baseline modes in the embedded cluster', () => {
     expect(c.stats().hits.value).toBe(0);
   });
 
-  it('dinomo-n: reads back every acknowledged put and delete from concurrent callers', async () => {
+  it('dinomo-n: reads back every acknowledged put and delete, and copies keys when KNs join and leave', async () => {
     const c = await start('dinomo-n');
     const expected = await writeKeys(c, 'a', 4, 100);
     await contendedKeys(c, 4, 20);
@@ -153,5 +153,23 @@ describe('baseline modes in the embedded cluster', () => {
     const stats = c.stats();
     expect(stats.ops.puts).toBeGreaterThanOrEqual(4 * 100);
     expect(stats.errors).toBe(0);
+    const copied = (): number =>
+      c.stats().kns.reduce((n, kn) => n + kn.threads.reduce((m, t) => m + t.keysCopied, 0), 0);
+    expect(copied()).toBe(0);
+    // The new KN's threads take half the slots: their keys move into the new threads' partitions.
+    await c.addKn();
+    const afterAdd = copied();
+    expect(afterAdd).toBeGreaterThan(100);
+    await expectReadable(c, expected);
+    // Writes after the move land in the new owners' partitions.
+    for (const key of [...expected.keys()].slice(0, 50)) {
+      await c.client().put(key, `${key}=v3`);
+      expected.set(key, `${key}=v3`);
+    }
+    // Removing the first KN moves its slots (and copies their keys) to the new KN's threads.
+    await c.removeKn(1);
+    expect(copied()).toBeGreaterThan(afterAdd);
+    await expectReadable(c, expected);
+    expect(c.stats().errors).toBe(0);
   });
 });
