@@ -48,6 +48,18 @@ interface Flags {
   shrink: boolean;
   budgetMs: number;
   fast: boolean;
+  mode: EngineMode;
+}
+
+type EngineMode = 'dinomo' | 'clover' | 'dinomo-n';
+const engineModes: readonly EngineMode[] = ['dinomo', 'clover', 'dinomo-n'];
+
+function engineMode(text: string): EngineMode {
+  const mode = engineModes.find((m) => m === text);
+  if (mode === undefined) {
+    throw new InvalidArgumentError(`unknown mode "${text}"; one of: ${engineModes.join(', ')}`);
+  }
+  return mode;
 }
 
 async function main(): Promise<number> {
@@ -76,6 +88,12 @@ async function main(): Promise<number> {
       10_000,
     )
     .option('--fast', 'use the fast tier scenario sizes (as in npm test)', false)
+    .option(
+      '--mode <mode>',
+      `engine mode under test (${engineModes.join(', ')}; docs/baselines.md)`,
+      engineMode,
+      'dinomo',
+    )
     .parse();
   const flags = program.opts<Flags>();
   const summary = await runSuite({
@@ -83,6 +101,7 @@ async function main(): Promise<number> {
     seed: flags.seed,
     budgetMsPerKey: flags.budgetMs,
     shrink: flags.shrink,
+    mode: flags.mode,
     regressionsDir: 'property-tests/regressions',
     ...(flags.fast ? {} : { sizes: longTierSizes }),
     ...(flags.mutant === undefined ? {} : { mutants: { [flags.mutant]: true } }),
@@ -91,7 +110,10 @@ async function main(): Promise<number> {
       if (i % 25 === 0 || !r.ok) process.stderr.write(`  ${i}/${flags.runs} scenarios\n`);
     },
   });
-  const title = `lincheck --runs ${flags.runs} --seed ${flags.seed}${flags.mutant === undefined ? '' : ` --mutant ${flags.mutant}`}`;
+  const title =
+    `lincheck --runs ${flags.runs} --seed ${flags.seed}` +
+    (flags.mode === 'dinomo' ? '' : ` --mode ${flags.mode}`) +
+    (flags.mutant === undefined ? '' : ` --mutant ${flags.mutant}`);
   console.log(formatTier(title, tierFigures(summary)));
   if (flags.export !== undefined)
     console.log(`  histories written to    ${join(flags.export, 'history-*.jsonl')}`);
