@@ -86,7 +86,14 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteSummary> {
     options.regressionsDir !== undefined &&
     failure !== null
   ) {
-    savedAs = saveRegression(options.regressionsDir, shrunk, mutants, failure, options.seed);
+    savedAs = saveRegression(
+      options.regressionsDir,
+      shrunk,
+      mutants,
+      failure,
+      options.seed,
+      options.mode,
+    );
   }
   return {
     mutants,
@@ -103,6 +110,8 @@ export async function runSuite(options: SuiteOptions): Promise<SuiteSummary> {
 export interface Regression {
   scenario: Scenario;
   mutants: Mutants;
+  /** The engine mode it was found in; absent for DINOMO mode (files saved before modes existed). */
+  mode?: 'dinomo' | 'clover' | 'dinomo-n';
   foundWithSeed: number;
   failure: string;
 }
@@ -113,13 +122,20 @@ function saveRegression(
   mutants: Mutants,
   failure: RunResult,
   seed: number,
+  mode: SuiteOptions['mode'],
 ): string {
   mkdirSync(dir, { recursive: true });
-  const tag = Object.keys(mutants).join('-') || 'system';
+  const tag = [
+    mode === undefined || mode === 'dinomo' ? '' : mode,
+    Object.keys(mutants).join('-') || 'system',
+  ]
+    .filter((part) => part !== '')
+    .join('-');
   const file = join(dir, `${tag}-seed${seed}-${scenario.seed}.json`);
   const regression: Regression = {
     scenario,
     mutants,
+    ...(mode === undefined || mode === 'dinomo' ? {} : { mode }),
     foundWithSeed: seed,
     failure: (failure.failure?.message ?? '').split('\n').slice(0, 12).join('\n'),
   };

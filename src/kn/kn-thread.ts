@@ -200,6 +200,13 @@ export class KnThread {
   /** DINOMO-N mode: the copier of acquired slots, and the buffer for keys under this thread's tag. */
   private readonly copier: PartitionCopier | null;
   private readonly taggedKey = new Uint8Array(partitionedKeyBytesMax);
+  /**
+   * Set while `start` runs (it settles, never rejects, when start ends either way). The drain loop
+   * waits for it before it handles anything: a write served meanwhile found no current block and
+   * switched to one of its own, so the block `start` was given stayed linked, empty and unsealed
+   * in front of it, and the merge (and every wait for it) stopped there for good.
+   */
+  private starting: Promise<void> | null = null;
 
   constructor(deps: KnThreadDeps, options: KnThreadOptions) {
     this.deps = deps;
@@ -221,9 +228,20 @@ export class KnThread {
   /**
    * Takes the first log block and, when this rank ran before (a restart with the same identity),
    * waits until the DPM merged everything the earlier incarnation committed, so reads through the
-   * index see it.
+   * index see it. Requests and control steps that arrive meanwhile wait in the queue until it ends.
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    const started = this.openLog();
+    const starting: Promise<void> = started
+      .catch(() => undefined)
+      .then(() => {
+        if (this.starting === starting) this.starting = null;
+      });
+    this.starting = starting;
+    return started;
+  }
+
+  private async openLog(): Promise<void> {
     const retryUs = this.options.reconnectRetryUs ?? defaultReconnectRetryUs;
     for (;;) {
       try {
@@ -315,6 +333,9 @@ export class KnThread {
     this.draining = true;
     try {
       for (;;) {
+        // Nothing runs before the first log block is taken (see `starting`); a drain that was already
+        // running when `start` was called (requests that came first, in tests) stops here.
+        while (this.starting !== null) await this.starting;
         if (this.connectionLost) await this.recover();
         const control = this.controls.shift();
         if (control !== undefined) {

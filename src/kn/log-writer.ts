@@ -230,6 +230,10 @@ export class LogWriter {
   }
 
   private async enterBlock(blockOffset: number): Promise<void> {
+    // Entering a block while another is current would leave that one linked in the chain but never
+    // sealed: the merge stops at it for good (two concurrent block requests, such as a write's
+    // switch during start, would do it).
+    assert(this.current === null, 'a log block is entered only when there is no current one');
     this.fabric.read(blockOffset, Block.headerBytes, this.header);
     const v = this.headerView;
     assert(
