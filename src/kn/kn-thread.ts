@@ -787,7 +787,15 @@ export class KnThread {
       this.flush();
       bump(this.deps.stats, ThreadStat.blocksSwitched);
       if (this.log.mustWaitForMerge) bump(this.deps.stats, ThreadStat.backpressureWaits);
-      await this.log.switchBlock();
+      try {
+        await this.log.switchBlock();
+      } catch (err) {
+        // A block request that timed out may still have been served: the DPM then linked a block
+        // this thread never enters, and the merge would stop in front of it for good. Reconnecting
+        // reopens the chain, which seals every block in it.
+        if (isTransient(err) && !this.connectionLost) this.loseConnection();
+        throw err;
+      }
       this.leaseOk = this.leaseValid();
     }
     assert(this.log.fits(size), 'an entry always fits an empty block');

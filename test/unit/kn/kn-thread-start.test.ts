@@ -7,6 +7,7 @@ import { KnThread, type IndexLookup } from '../../../src/kn/kn-thread.js';
 import { threadStatSlots } from '../../../src/kn/thread-stats.js';
 import { BatchWriter, WireOp, WireStatus, readResponses } from '../../../src/kn/wire.js';
 import type { Clock } from '../../../src/time/index.js';
+import { DinomoError } from '../../../src/errors/index.js';
 
 const blockBytes = 64 * 1024;
 const base = 4096;
@@ -53,6 +54,81 @@ class SlowReopenDpm implements DpmControl {
 }
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * A manager that answers reopens at once and serves every allocation, but whose answer to the first
+ * `lostAllocs` allocations is lost: the KN sees TIMEOUT for a block the DPM linked all the same.
+ */
+class LostAllocDpm extends SlowReopenDpm {
+  reopens = 0;
+  constructor(
+    region: SharedArrayBuffer,
+    private lostAllocs: number,
+  ) {
+    super(region);
+  }
+  override allocBlock(rank: number): Promise<number> {
+    const served = super.allocBlock(rank);
+    if (this.lostAllocs === 0) return served;
+    this.lostAllocs--;
+    return served.then(() => {
+      throw new DinomoError('TIMEOUT', 'the DPM manager did not answer in time');
+    });
+  }
+  override reopenChain(rank: number): Promise<number> {
+    this.reopens++;
+    const reopened = super.reopenChain(rank);
+    this.releaseReopen();
+    return reopened;
+  }
+}
+
+type Answer = { id: number; status: number; code: string | null };
+
+function makeThread(region: SharedArrayBuffer, dpm: DpmControl, answers: Answer[]): KnThread {
+  const index: IndexLookup = {
+    lookup: () => false,
+    entryOffset: 0,
+    entryBytes: 0,
+    generation: 0,
+    value: new Uint8Array(0),
+    op: 0,
+    link: 0,
+  };
+  const clock: Clock = {
+    nowUs: () => 0,
+    setTimer: (_us, fn) => {
+      const t = setImmediate(fn);
+      return { cancel: () => clearImmediate(t) };
+    },
+  };
+  return new KnThread(
+    {
+      fabric: new LocalFabric(region),
+      dpm,
+      clock,
+      dac: new Dac({ capacityBytes: 0 }),
+      index,
+      stats: new Float64Array(threadStatSlots),
+      ownedSlots: new Uint8Array(16384).fill(1),
+      send: (batch) =>
+        void readResponses(batch, (id, status, _payload, code) =>
+          answers.push({ id, status, code }),
+        ),
+      ringDoorbell: () => undefined,
+    },
+    {
+      rank: 2,
+      epoch: 1,
+      blockBytes,
+      recentBlocks: 2,
+      groupCommitUs: 10,
+      groupCommitBytes: 1,
+      inflightMax: 64,
+      reconnectRetryUs: 1,
+    },
+  );
+}
 
 describe('KnThread start', () => {
   it('serves a request that arrives during start in the block start took, after start', async () => {
@@ -115,5 +191,26 @@ describe('KnThread start', () => {
       true,
     );
     expect(commitBytes).toBeGreaterThan(Block.headerBytes);
+  });
+
+  it('reopens its chain after a block request timed out, so a block linked meanwhile is sealed', async () => {
+    const region = new SharedArrayBuffer(base + 16 * blockBytes);
+    const dpm = new LostAllocDpm(region, 1);
+    const answers: Answer[] = [];
+    const thread = makeThread(region, dpm, answers);
+    await thread.start();
+    expect(dpm.reopens).toBe(1);
+    // Each value fills most of a block, so the second put switches to the prefetched block, whose
+    // answer was lost.
+    const value = Buffer.alloc(blockBytes - 4096, 1);
+    for (let id = 1; id <= 3; id++) {
+      const w = new BatchWriter();
+      w.addRequest(WireOp.put, id, Buffer.from(`k${id}`), value);
+      thread.enqueue(w.take());
+      await thread.quiesce();
+    }
+    for (let i = 0; i < 20 && dpm.reopens < 2; i++) await settle();
+    expect(answers.map((a) => a.code)).toContain('TIMEOUT');
+    expect(dpm.reopens).toBe(2);
   });
 });
