@@ -8,10 +8,12 @@ import {
   type ElasticEvent,
 } from './report.js';
 import { loadKeys, runWorkload, type LoadResult } from './runner.js';
+import type { TimelinePoint } from './timeline.js';
 import type {
   BenchCluster,
   BenchClusterClass,
   BenchClusterOptions,
+  BenchMode,
   ElasticCluster,
   KnChangeReport,
 } from './types.js';
@@ -33,6 +35,12 @@ export interface DemoOptions {
   seed: number;
   /** Add a KN a third into the run and fail one two thirds in (the cluster must be elastic). */
   elastic?: boolean;
+  /** The elastic script's second event: fail the first KN (the default) or remove it gracefully. */
+  elasticSecond?: 'fail' | 'remove';
+  /** The engine; absent: the cluster's default ('dinomo'). */
+  mode?: BenchMode;
+  /** Length of the report's timeline buckets in ms; default 1000 (one point per second). */
+  timelineBucketMs?: number;
 }
 
 export const demoDefaults = {
@@ -82,7 +90,8 @@ export async function runDemo(
     }),
   );
   io.log(
-    `starting an embedded cluster: ${options.kns} KN x ${options.threadsPerKn} threads (seed ${options.seed})`,
+    `starting an embedded cluster: ${options.mode === undefined ? '' : `mode ${options.mode}, `}` +
+      `${options.kns} KN x ${options.threadsPerKn} threads (seed ${options.seed})`,
   );
   return withCluster(clusterClass, clusterOptions(options), io, (cluster) =>
     loadAndRun(cluster, workload, options, io),
@@ -137,15 +146,28 @@ async function loadAndRun(
   io.progress?.start('run', options.durationSec);
   const runStartUs = clock.nowUs();
   const events: ElasticEvent[] = [];
+  const fine: TimelinePoint[] = [];
   const reconfiguring =
     options.elastic === true
-      ? reconfigureDuringRun(asElastic(cluster), options.durationSec, clock, runStartUs, events, io)
+      ? reconfigureDuringRun(
+          asElastic(cluster),
+          options.durationSec,
+          options.elasticSecond ?? 'fail',
+          clock,
+          runStartUs,
+          events,
+          io,
+        )
       : Promise.resolve();
   const run = await runWorkload(cluster, {
     durationMs: options.durationSec * 1000,
     workload,
     concurrency: options.concurrency,
     clock,
+    // A finer timeline comes from the runner's report periods rather than its per-second one.
+    ...(options.timelineBucketMs === undefined
+      ? {}
+      : { reportPeriodMs: options.timelineBucketMs, onPeriod: (p: TimelinePoint) => fine.push(p) }),
     onProgress: (p) =>
       io.progress?.update(
         Math.min(options.durationSec, p.elapsedMs / 1000),
@@ -157,6 +179,7 @@ async function loadAndRun(
   io.progress?.stop();
   await reconfiguring;
   const report = buildReport(run, demoConfig(options, workload), load);
+  if (options.timelineBucketMs !== undefined) report.timeline = fine;
   if (options.elastic === true) report.events = events;
   return report;
 }
@@ -166,20 +189,26 @@ function asElastic(cluster: BenchCluster): ElasticCluster {
   if (
     typeof c.addKn !== 'function' ||
     typeof c.failKn !== 'function' ||
+    typeof c.removeKn !== 'function' ||
     typeof c.knIds !== 'function'
   ) {
-    throw new DinomoError('NOT_SUPPORTED', 'this cluster cannot add or fail KNs (--elastic)');
+    throw new DinomoError(
+      'NOT_SUPPORTED',
+      'this cluster cannot add, remove or fail KNs (--elastic)',
+    );
   }
   return cluster as ElasticCluster;
 }
 
 /**
  * The elastic demo's script: a third into the run a KN is added, two thirds in the first KN is
- * failed (killed, detected, failed over). Each event is logged and kept for the report.
+ * failed (killed, detected, failed over) or, with `second` 'remove', removed gracefully. Each event
+ * is logged and kept for the report.
  */
 async function reconfigureDuringRun(
   cluster: ElasticCluster,
   durationSec: number,
+  second: 'fail' | 'remove',
   clock: Clock,
   runStartUs: number,
   events: ElasticEvent[],
@@ -213,7 +242,11 @@ async function reconfigureDuringRun(
   await at(2 / 3);
   const victim = Math.min(...cluster.knIds());
   startUs = clock.nowUs();
-  record('fail', startUs, await cluster.failKn(victim));
+  record(
+    second,
+    startUs,
+    second === 'fail' ? await cluster.failKn(victim) : await cluster.removeKn(victim),
+  );
 }
 
 function rateOf(count: number, elapsedUs: number): number {
@@ -222,6 +255,7 @@ function rateOf(count: number, elapsedUs: number): number {
 
 function clusterOptions(options: DemoOptions): BenchClusterOptions {
   const result: BenchClusterOptions = { kns: options.kns, threadsPerKn: options.threadsPerKn };
+  if (options.mode !== undefined) result.mode = options.mode;
   if (options.cacheBytesPerThread !== null)
     result.cacheBytesPerThread = options.cacheBytesPerThread;
   if (options.regionBytes !== null) result.regionBytes = options.regionBytes;

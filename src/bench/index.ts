@@ -109,3 +109,42 @@ export {
   type WarmCommand,
   type WarmRunCommand,
 } from './trigger.js';
+export {
+  detectDips,
+  dipDefaults,
+  type Dip,
+  type DipEvent,
+  type DipOptions,
+  type DipSample,
+  type EventDips,
+} from './dips.js';
+export {
+  runPaper,
+  checkModesStart,
+  checkPaperOptions,
+  modelScaling,
+  eventLabel,
+  elasticSecondEvents,
+  paperDefaults,
+  paperModelAssumptions,
+  paperNetworks,
+  type ElasticRun,
+  type ElasticSecondEvent,
+  type PaperIo,
+  type PaperOptions,
+  type PaperResult,
+  type PaperRun,
+  type ScalingModel,
+  type ScalingResult,
+} from './paper.js';
+export {
+  upsertMarkedSection,
+  paperSection,
+  paperSectionBegin,
+  paperSectionEnd,
+  scalingChart,
+  elasticChart,
+  formatPaperSummary,
+  mdTable,
+  type PaperMeta,
+} from './paper-report.js';

@@ -26,6 +26,11 @@ export interface ChartSeries {
    * where circles would hide the line; modelled points are always drawn so they stay recognisable.
    */
   pointMarkers?: boolean;
+  /**
+   * Draw with the colour and dash of the series at this position instead of its own, so that two
+   * series (say a mode's measured points and its model) share a look. Default: its own position.
+   */
+  styleIndex?: number;
 }
 
 /** A vertical dashed line at `x` with a rotated label running down from the top of the plot. */
@@ -120,7 +125,7 @@ export function renderLineChart(spec: LineChartSpec): string {
     ...(spec.bands ?? []).map((band) => renderBand(frame, band)),
     renderAxes(frame, spec),
     ...(spec.markers ?? []).map((marker) => renderMarker(frame, marker)),
-    ...series.map((s, i) => renderSeries(frame, s, i)),
+    ...series.map((s, i) => renderSeries(frame, s, i, s.styleIndex ?? i)),
     hasData ? '' : renderNoData(frame.box),
     renderLegend(frame.box, spec.series),
     spec.note === undefined ? '' : renderNote(frame.box, spec.note),
@@ -210,6 +215,10 @@ function validateSeries(series: ChartSeries): void {
     requireChartValue(point.x, `${where} x`);
     requireChartValue(point.y, `${where} y`);
   });
+  const style = series.styleIndex;
+  if (style !== undefined && !(Number.isInteger(style) && style >= 0)) {
+    invalid(`series "${series.label}" styleIndex must be a non-negative integer, got ${style}`);
+  }
 }
 
 function validateBand(band: ChartBand, index: number): void {
@@ -407,13 +416,13 @@ function renderMarker({ box, x }: Frame, marker: ChartMarker): string {
   return `${line(px, box.top, px, box.bottom, stroke)}\n${label}`;
 }
 
-function renderSeries(frame: Frame, series: ChartSeries, index: number): string {
-  const colour = seriesColour(index);
+function renderSeries(frame: Frame, series: ChartSeries, index: number, style: number): string {
+  const colour = seriesColour(style);
   const xy = series.points.map((p) => [frame.x.toPx(p.x), frame.y.toPx(p.y)] as const);
   const measured = pathData(xy, (i) => series.points[i]?.modelled !== true);
   const modelled = pathData(xy, (i) => series.points[i]?.modelled === true);
   const stroke = ` fill="none" stroke="${colour}" stroke-width="2" stroke-linejoin="round"`;
-  const dash = seriesDash(index);
+  const dash = seriesDash(style);
   const parts = [
     `<g class="series series-${index}">`,
     measured === '' ? '' : `<path class="series-line" d="${measured}"${stroke}${dash}/>`,
@@ -480,8 +489,9 @@ function renderLegend(box: Box, series: readonly ChartSeries[]): string {
   const x0 = box.right + 16;
   const entries = series.map((s, i) => {
     const y = box.top + 8 + i * legendEntryPx;
-    const colour = seriesColour(i);
-    const stroke = ` stroke="${colour}" stroke-width="2"${seriesDash(i)}`;
+    const style = s.styleIndex ?? i;
+    const colour = seriesColour(style);
+    const stroke = ` stroke="${colour}" stroke-width="2"${seriesDash(style)}`;
     return [
       line(x0, y, x0 + 28, y, stroke),
       `<circle cx="${n(x0 + 14)}" cy="${n(y)}" r="${pointRadiusPx}" fill="${colour}"/>`,

@@ -18,6 +18,7 @@ import {
 } from '../bench/index.js';
 import { renderLineChart } from '../bench/svg-chart.js';
 import { isDinomoError } from '../errors/index.js';
+import { addBenchPaperCommand } from './bench-paper-command.js';
 import { FlagError, parseBenchFlags, type BenchFlagValues } from './flags.js';
 import { exitCodes, type CliIo } from './program.js';
 
@@ -30,7 +31,7 @@ export function addBenchCommand(
   setExitCode: (code: number) => void,
   charts: PngConverter = rsvgConvert,
 ): void {
-  program
+  const bench = program
     .command('bench')
     .description(
       'start an embedded cluster in a mode, load keys, run a workload (closed or open loop) with ' +
@@ -91,6 +92,7 @@ export function addBenchCommand(
     .option('--no-progress', 'do not draw the progress bar (default: drawn on a terminal)')
     .addHelpText('after', benchHelp())
     .action(async (flags: BenchFlagValues) => setExitCode(await benchCommand(flags, io, charts)));
+  addBenchPaperCommand(bench, io, setExitCode, charts);
 }
 
 function benchHelp(): string {
@@ -105,6 +107,8 @@ function benchHelp(): string {
     '',
     'Example:',
     '  dinomo bench --mode dinomo --workload ycsb-b --kns 2 --duration 30 --repetitions 3 --json',
+    '',
+    '"dinomo bench paper --help": the paper\'s comparisons (modes, scaling, elasticity) in one run.',
     '',
   ].join('\n');
 }

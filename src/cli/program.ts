@@ -85,6 +85,9 @@ function buildProgram(io: CliIo, setExitCode: (code: number) => void): Command {
     .description('DINOMO: a key-value store for disaggregated persistent memory')
     .version(packageVersion())
     .exitOverride()
+    // Options belong to the command they follow: `dinomo bench paper --kns 2` is paper's --kns, not
+    // bench's (which has one too). Set before the commands are added, which inherit it.
+    .enablePositionalOptions()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),

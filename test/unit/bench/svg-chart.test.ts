@@ -130,6 +130,44 @@ describe('renderLineChart', () => {
     expect(new Set(dashes).size).toBe(3);
   });
 
+  it('draws a series with styleIndex in the colour and dash of that position', () => {
+    const spec: LineChartSpec = {
+      ...scalingSpec,
+      series: [
+        {
+          label: 'a measured',
+          points: [
+            { x: 1, y: 1 },
+            { x: 2, y: 2 },
+          ],
+        },
+        {
+          label: 'b measured',
+          points: [
+            { x: 1, y: 2 },
+            { x: 2, y: 3 },
+          ],
+        },
+        {
+          label: 'a again',
+          points: [
+            { x: 1, y: 3 },
+            { x: 2, y: 4 },
+          ],
+          styleIndex: 0,
+        },
+      ],
+    };
+    const svg = renderLineChart(spec);
+    const lines = [...svg.matchAll(/<path class="series-line"[^>]*>/g)].map((m) => m[0]);
+    const colours = lines.map((l) => /stroke="(#[0-9A-Fa-f]{6})"/.exec(l)?.[1]);
+    expect(colours[2]).toBe(colours[0]);
+    expect(colours[1]).not.toBe(colours[0]);
+    expect(lines[2]?.replace(/d="[^"]*"/, '')).toBe(lines[0]?.replace(/d="[^"]*"/, ''));
+    const bad = { ...spec, series: [{ label: 'x', points: [], styleIndex: -1 }] };
+    expect(() => renderLineChart(bad)).toThrow(/styleIndex/);
+  });
+
   it('lists every series label in the legend', () => {
     const svg = renderLineChart(scalingSpec);
     const legend = /<g class="legend">[\s\S]*?<\/g>/.exec(svg)?.[0] ?? '';
