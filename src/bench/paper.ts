@@ -186,11 +186,33 @@ export interface PaperIo {
   clock?: Clock;
 }
 
-/** The networks the model predicts for: the paper's and this machine's. */
-export const paperNetworks: readonly NetworkPreset[] = [
-  networkPresets.fdr,
-  networkPresets['this-machine-shm'],
+/**
+ * What the model predicts for: the paper's network and this machine's, with the calibrated KN CPU;
+ * and a what-if on the paper's network with KNs as fast as a native one, where round trips, not
+ * our KN CPU, decide (the regime of the paper's Fig. 2).
+ */
+export interface PaperModelVariant {
+  /** The name the tables and chart files use. */
+  name: string;
+  preset: NetworkPreset;
+  /** Replaces the calibrated KN CPU per op; absent: the calibrated one. */
+  knCpuUsPerOp?: number;
+}
+
+/** Assumption: a native (C++) KN spends about 1 us of CPU per operation; not a measured number. */
+export const nativeKnCpuUsPerOp = 1;
+
+export const paperModelVariants: readonly PaperModelVariant[] = [
+  { name: 'fdr', preset: networkPresets.fdr },
+  { name: 'this-machine-shm', preset: networkPresets['this-machine-shm'] },
+  { name: 'fdr-native-kn', preset: networkPresets.fdr, knCpuUsPerOp: nativeKnCpuUsPerOp },
 ];
+
+/** The networks the model predicts for (one per variant name). */
+export const paperNetworks: readonly NetworkPreset[] = paperModelVariants.map((v) => ({
+  ...v.preset,
+  name: v.name,
+}));
 
 /** How this experiment turns a measured run into the model's inputs, one line each. */
 export const paperModelAssumptions: readonly string[] = Object.freeze([
@@ -198,6 +220,7 @@ export const paperModelAssumptions: readonly string[] = Object.freeze([
   'RTs per get kind are the design values (value 0, shortcut 1, log 0) with the measured miss cost; the rest of the measured RTs per op is put on the writes (RTs per write).',
   'Bytes per RT are taken as the value size plus 64 bytes; DPM merge CPU is not measured by the bench, so the DPM CPU bound is off (0 us per write).',
   'Clients grow with the cluster: each KN thread keeps the in-flight operations it had in the calibration run.',
+  `fdr-native-kn is a what-if: the FDR network with KNs that spend ${nativeKnCpuUsPerOp} us of CPU per operation (the class of the original C++ KN; an assumption, not a measurement). Our KN threads spend about ten times that, so on fdr our own KN CPU binds long before the network does; the what-if shows the regime where round trips per op decide, as in the paper.`,
   'The measured runs share 2 cores between the clients, every KN thread and the DPM: more KNs add threads, not cores, so measured points above 1 KN are not the scaling the model predicts for separate machines.',
 ]);
 
@@ -386,13 +409,17 @@ export function modelScaling(options: PaperOptions, measured: readonly PaperRun[
     const usable = runs
       .filter((r) => r.opsPerSec > 0)
       .map((r) => ({ kns: r.kns, opsPerSec: r.opsPerSec }));
-    for (const network of paperNetworks) {
-      const points = predictScaling(costs, workload, cluster, network, knCounts);
+    for (const variant of paperModelVariants) {
+      const used =
+        variant.knCpuUsPerOp === undefined
+          ? costs
+          : { ...costs, knCpuUsPerOp: variant.knCpuUsPerOp };
+      const points = predictScaling(used, workload, cluster, variant.preset, knCounts);
       models.push({
         mode,
-        network: network.name,
+        network: variant.name,
         calibratedAtKns: base.kns,
-        costs,
+        costs: used,
         points,
         check: checkAgainstMeasured(points, usable),
       });

@@ -358,9 +358,15 @@ describe('dinomo bench paper', () => {
     expect(result.scaling.models.map((m) => `${m.mode} ${m.network}`)).toEqual([
       'dinomo fdr',
       'dinomo this-machine-shm',
+      'dinomo fdr-native-kn',
       'clover fdr',
       'clover this-machine-shm',
+      'clover fdr-native-kn',
     ]);
+    // The what-if replaces the calibrated KN CPU with a native KN's, on the paper's network.
+    for (const m of result.scaling.models.filter((x) => x.network === 'fdr-native-kn')) {
+      expect(m.costs.knCpuUsPerOp).toBe(1);
+    }
     for (const m of result.scaling.models) {
       expect(m.points.every((p) => p.label === 'model')).toBe(true);
       expect(m.points.map((p) => p.kns)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
@@ -385,6 +391,7 @@ describe('dinomo bench paper', () => {
         'paper-elastic-dinomo.svg',
         'paper-scaling-fdr.svg',
         'paper-scaling-this-machine-shm.svg',
+        'paper-scaling-fdr-native-kn.svg',
       ]),
     );
     const text = readFileSync(doc, 'utf8');
