@@ -133,44 +133,9 @@ function makeThread(region: SharedArrayBuffer, dpm: DpmControl, answers: Answer[
 describe('KnThread start', () => {
   it('serves a request that arrives during start in the block start took, after start', async () => {
     const region = new SharedArrayBuffer(base + 8 * blockBytes);
-    const fabric = new LocalFabric(region);
     const dpm = new SlowReopenDpm(region);
-    const clock: Clock = { nowUs: () => 0, setTimer: () => ({ cancel: () => undefined }) };
-    const index: IndexLookup = {
-      lookup: () => false,
-      entryOffset: 0,
-      entryBytes: 0,
-      generation: 0,
-      value: new Uint8Array(0),
-      op: 0,
-      link: 0,
-    };
-    const answers: Array<{ id: number; status: number; code: string | null }> = [];
-    const thread = new KnThread(
-      {
-        fabric,
-        dpm,
-        clock,
-        dac: new Dac({ capacityBytes: 0 }),
-        index,
-        stats: new Float64Array(threadStatSlots),
-        ownedSlots: new Uint8Array(16384).fill(1),
-        send: (batch) =>
-          void readResponses(batch, (id, status, _payload, code) =>
-            answers.push({ id, status, code }),
-          ),
-        ringDoorbell: () => undefined,
-      },
-      {
-        rank: 2,
-        epoch: 1,
-        blockBytes,
-        recentBlocks: 2,
-        groupCommitUs: 10,
-        groupCommitBytes: 1,
-        inflightMax: 64,
-      },
-    );
+    const answers: Answer[] = [];
+    const thread = makeThread(region, dpm, answers);
     const started = thread.start();
     const w = new BatchWriter();
     w.addRequest(WireOp.put, 1, Buffer.from('k'), Buffer.from('v'));
