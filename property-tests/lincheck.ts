@@ -13,6 +13,7 @@ import { checkMutants, killableMutants } from './sim/mutant-check.js';
 import { formatMutants, formatTier, tierFigures } from './sim/report.js';
 import type { ScenarioSizes } from './sim/scenario.js';
 import { runSuite } from './sim/suite.js';
+import { clusterModes, type ClusterMode } from '../src/config/options.js';
 
 const longTierSizes: ScenarioSizes = {
   clientsMin: 3,
@@ -48,16 +49,13 @@ interface Flags {
   shrink: boolean;
   budgetMs: number;
   fast: boolean;
-  mode: EngineMode;
+  mode: ClusterMode;
 }
 
-type EngineMode = 'dinomo' | 'clover' | 'dinomo-n';
-const engineModes: readonly EngineMode[] = ['dinomo', 'clover', 'dinomo-n'];
-
-function engineMode(text: string): EngineMode {
-  const mode = engineModes.find((m) => m === text);
+function engineMode(text: string): ClusterMode {
+  const mode = clusterModes.find((m) => m === text);
   if (mode === undefined) {
-    throw new InvalidArgumentError(`unknown mode "${text}"; one of: ${engineModes.join(', ')}`);
+    throw new InvalidArgumentError(`unknown mode "${text}"; one of: ${clusterModes.join(', ')}`);
   }
   return mode;
 }
@@ -90,7 +88,7 @@ async function main(): Promise<number> {
     .option('--fast', 'use the fast tier scenario sizes (as in npm test)', false)
     .option(
       '--mode <mode>',
-      `engine mode under test (${engineModes.join(', ')}; docs/baselines.md)`,
+      `engine mode under test (${clusterModes.join(', ')}; docs/baselines.md)`,
       engineMode,
       'dinomo',
     )

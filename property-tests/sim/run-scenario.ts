@@ -21,6 +21,7 @@ import {
 import { checkHistory, formatWitness, type CheckResult } from '../checker/index.js';
 import type { Operation, OpKind, OpStatus } from '../checker/history.js';
 import { extraKnThreads, type Scenario } from './scenario.js';
+import type { ClusterMode } from '../../src/config/options.js';
 
 /** What went wrong in a run, if anything. */
 export interface RunFailure {
@@ -105,7 +106,7 @@ export interface RunResult {
 export interface RunOptions {
   mutants?: Mutants;
   /** Engine mode under test (docs/baselines.md); default 'dinomo'. */
-  mode?: 'dinomo' | 'clover' | 'dinomo-n';
+  mode?: ClusterMode;
   budgetMsPerKey?: number;
 }
 

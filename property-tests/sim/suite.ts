@@ -5,6 +5,7 @@ import type { Mutants } from '../../src/config/mutants.js';
 import { toJsonLines } from '../checker/index.js';
 import { runScenario, type RunResult } from './run-scenario.js';
 import { fastTierSizes, scenarioArb, type Scenario, type ScenarioSizes } from './scenario.js';
+import type { ClusterMode } from '../../src/config/options.js';
 
 export interface SuiteOptions {
   runs: number;
@@ -12,7 +13,7 @@ export interface SuiteOptions {
   sizes?: ScenarioSizes;
   mutants?: Mutants;
   /** Engine mode under test; default 'dinomo'. */
-  mode?: 'dinomo' | 'clover' | 'dinomo-n';
+  mode?: ClusterMode;
   budgetMsPerKey?: number;
   /** Shrink a failing scenario (slower); otherwise stop at the first failure. */
   shrink?: boolean;
@@ -111,7 +112,7 @@ export interface Regression {
   scenario: Scenario;
   mutants: Mutants;
   /** The engine mode it was found in; absent for DINOMO mode (files saved before modes existed). */
-  mode?: 'dinomo' | 'clover' | 'dinomo-n';
+  mode?: ClusterMode;
   foundWithSeed: number;
   failure: string;
 }

@@ -38,8 +38,9 @@ import {
   type WorkloadName,
   type WorkloadOverrides,
 } from './workload.js';
+import { clusterModes } from '../config/options.js';
 
-export const benchModes: readonly BenchMode[] = ['dinomo', 'clover', 'dinomo-n'];
+export const benchModes: readonly BenchMode[] = clusterModes;
 
 /**
  * How key numbers map to popularity. `scrambled` spreads the hot keys over the key space (and so

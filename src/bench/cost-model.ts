@@ -2,6 +2,7 @@ import { DinomoError } from '../errors/index.js';
 import { shortcutChargeBytes, valueChargeBytes } from '../kn/dac-layout.js';
 import type { HitRatio } from './report.js';
 import { defaultKeyPrefix } from './zipf.js';
+import { clusterModes, type ClusterMode } from '../config/options.js';
 
 /**
  * A cost model that predicts throughput against the number of KNs for each engine mode, from the
@@ -115,7 +116,7 @@ export function measuredPreset(
 
 /** What one real run of one mode at `kns` KNs cost, per operation. */
 export interface MeasuredCosts {
-  mode: 'dinomo' | 'clover' | 'dinomo-n';
+  mode: ClusterMode;
   kns: number;
   threadsPerKn: number;
   /** Measured throughput of that run (for the check). */
@@ -703,7 +704,7 @@ function checkHitFields(value: HitRatio, name: string, check: typeof checkFracti
   check(value.miss, `${name}.miss`);
 }
 
-const modes: readonly MeasuredCosts['mode'][] = ['dinomo', 'clover', 'dinomo-n'];
+const modes: readonly ClusterMode[] = clusterModes;
 
 function checkCosts(costs: MeasuredCosts): void {
   checkObject(costs, 'costs');

@@ -44,6 +44,7 @@ import { int, percent, type ElasticEvent, type HitRatio } from './report.js';
 import type { BenchClusterClass, BenchMode } from './types.js';
 import { workloadSpec, type WorkloadName } from './workload.js';
 import { defaultKeyPrefix } from './zipf.js';
+import { clusterModes } from '../config/options.js';
 
 /** The elastic script's second event: fail the first KN, or remove it gracefully. */
 export type ElasticSecondEvent = 'fail' | 'remove';
@@ -92,7 +93,7 @@ export interface PaperOptions {
 const MiB = 1024 * 1024;
 
 export const paperDefaults = {
-  modes: ['dinomo', 'clover', 'dinomo-n'],
+  modes: [...clusterModes],
   workloads: ['read-only', 'read-mostly', 'write-heavy'],
   kns: 1,
   threadsPerKn: 2,

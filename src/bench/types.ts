@@ -1,3 +1,4 @@
+import type { ClusterMode } from '../config/options.js';
 /**
  * The part of the public API that the benchmark drives, written as structural interfaces. The real
  * `Cluster` from `src/index.ts` satisfies them; so does the in-memory fake the tests use. Only the
@@ -40,7 +41,7 @@ export interface BenchTarget {
  * (docs/baselines.md): 'clover' (shared everything) and 'dinomo-n' (shared nothing, a private index
  * partition per KN thread). The real `ClusterOptions.mode`.
  */
-export type BenchMode = 'dinomo' | 'clover' | 'dinomo-n';
+export type BenchMode = ClusterMode;
 
 /** The cluster options the demo and the bench set; the real `ClusterOptions` has these and more. */
 export interface BenchClusterOptions {

@@ -1,4 +1,5 @@
 import type { Mutants } from '../config/mutants.js';
+import type { ClusterMode } from '../config/options.js';
 import {
   Entry,
   EntryFlag,
@@ -53,7 +54,7 @@ export interface KnThreadOptions {
    * shared-nothing baseline: keys live in a private index partition per thread, and acquired slots
    * are copied from their previous owners' partitions before they are served. Default 'dinomo'.
    */
-  mode?: 'dinomo' | 'clover' | 'dinomo-n';
+  mode?: ClusterMode;
   rank: number;
   epoch: number;
   blockBytes: number;

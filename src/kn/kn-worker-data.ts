@@ -1,3 +1,5 @@
+import type { ClusterMode } from '../config/options.js';
+
 /**
  * How a KN thread runs, the same for every thread of a cluster: the embedded cluster takes it from
  * its options, and the monitor hands it to every KN process that joins.
@@ -7,7 +9,7 @@ export interface KnThreadSettings {
    * Engine mode (docs/baselines.md). 'clover' makes the worker give the thread a chain walker and a
    * shortcuts-only DAC; 'dinomo-n' only reaches KnThread, which keeps a private index partition.
    */
-  mode: 'dinomo' | 'clover' | 'dinomo-n';
+  mode: ClusterMode;
   cacheBytes: number;
   blockBytes: number;
   recentBlocks: number;

@@ -17,10 +17,11 @@ import { SimFabric } from './sim-fabric.js';
 import { SimHost } from './sim-host.js';
 import { SimMonitor, monitorNode } from './sim-monitor.js';
 import { SimNetwork, type NetworkOptions } from './sim-network.js';
+import type { ClusterMode } from '../config/options.js';
 
 export interface SimClusterOptions {
   /** Engine mode (docs/baselines.md); default 'dinomo'. */
-  mode?: 'dinomo' | 'clover' | 'dinomo-n';
+  mode?: ClusterMode;
   /** KN threads at start (one chain each). */
   knThreads: number;
   /** Most KN threads ever (chains are formatted for them; addKn adds up to this many). */
